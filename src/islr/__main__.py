@@ -1,0 +1,3 @@
+from islr.cli import main
+
+raise SystemExit(main())

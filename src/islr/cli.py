@@ -1,0 +1,35 @@
+"""Command line: ``python -m islr COMMAND [ARGS]`` (or the ``islr`` script).
+
+Each command lives in its own module, which exposes ``main(argv) -> int``; modules are imported only when their
+command runs, so ``islr synth`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "prepare": ("islr.prepare", "pack an asl-signs folder into one contiguous array (+ offsets, labels, ids)"),
+    "synth": ("islr.synth", "write a synthetic dataset in the exact asl-signs layout"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: python -m islr COMMAND [ARGS]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`python -m islr COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"islr: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)

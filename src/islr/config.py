@@ -1,0 +1,308 @@
+"""One configuration object for the whole project (STYLE.md pattern 3).
+
+Nested dataclasses; :func:`get_config` builds a profile and applies overrides:
+
+* ``smoke``   — the whole notebook chain in minutes on a 2-core CPU (tests run it).
+* ``default`` — the offline demo: synthetic data + the bundled real sample, whole chain ≤ 30 min on CPU.
+* ``full``    — the real asl-signs data on a GPU with the reference's hyperparameters (METHOD_FACTS §3, §5).
+
+Overrides are a nested dict or dotted keys (``{"train.epochs": 3}``); unknown keys and wrong types are errors.
+The resolved config is saved as ``config.json`` in every run folder (:meth:`Config.save`) and reloaded by
+downstream stages (:meth:`Config.load`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+PROFILES = ("smoke", "default", "full")
+
+
+@dataclass
+class DataConfig:
+    """Where the landmarks come from and how they are packed."""
+
+    #: asl-signs layout directory. "" = auto: $ISLR_DATA, /kaggle/input/asl-signs, else the embedded default
+    #: (synthetic + bundled sample, generated under outputs/data/).
+    data_dir: str = ""
+    #: Synthetic sequences per sign for the embedded default (0 = bundled real sample only).
+    synth_per_sign: int = 6
+    synth_seed: int = 0
+    #: Include the bundled real sample (data/sample) in the embedded default.
+    include_sample: bool = True
+    #: Keep at most this many sequences (0 = all); a stratified subset, for quick runs on real data.
+    max_sequences: int = 0
+    #: Worker processes for `islr prepare` (0 = all cores).
+    num_workers: int = 0
+
+
+@dataclass
+class SplitConfig:
+    """Cross-validation splits (METHOD_FACTS §5)."""
+
+    n_folds: int = 8
+    seed: int = 42
+    fold: int = 0
+    #: "random": StratifiedKFold on sign (the reference); "participant": folds grouped by participant.
+    kind: str = "random"
+
+
+@dataclass
+class CNNAugConfig:
+    """CNN augmentation probabilities and ranges; defaults are the reference's best_CFG (METHOD_FACTS §3a)."""
+
+    aug_prob: float = 0.2419
+    affine_scale: tuple[float, float] = (0.8, 1.3)
+    affine_shift: float = 0.1
+    interpol_prob: float = 0.3738
+    interpol_factor: tuple[float, float] = (0.8, 1.5)
+    interpol_offset: float = 0.5
+    invert_prob: float = 0.2248
+    shift_prob: float = 0.2049
+    scale_prob: float = 0.3140
+    scale_range: tuple[float, float] = (0.88, 1.14)
+    rotate_prob: float = 0.1652
+    rotate_deg: float = 10.0
+    tree_rot_prob: float = 0.3738
+    tree_rot_tree_prob: float = 0.5
+    tree_rot_deg: float = 5.0
+    interp_nearest_random: float = 0.3761
+    mixup_prob: float = 0.4875
+    mixup_alpha: float = 1.2592
+    replace_prob: float = 0.2390
+    masking_prob: float = 0.98
+    freq_m: int = 80
+    time_m: int = 18
+
+
+@dataclass
+class TransformerAugConfig:
+    """Transformer augmentations (METHOD_FACTS §3b)."""
+
+    affine_prob: float = 0.8
+    affine_scale: tuple[float, float] = (0.8, 1.5)
+    affine_shift: float = 0.1
+    affine_rotate_deg: float = 15.0
+    interpol_prob: float = 0.3
+    interpol_factor: tuple[float, float] = (0.8, 1.5)
+    interpol_offset: float = 0.5
+    tree_rot_hand_prob: float = 0.9
+    tree_rot_tree_prob: float = 0.4
+    tree_rot_deg: float = 4.0
+    flip_prob: float = 0.5
+
+
+@dataclass
+class CNNConfig:
+    """EfficientNet-B0 on the 160×80×3 landmark image (METHOD_FACTS §1, §4)."""
+
+    model: str = "effnet_b0"
+    n_frames: int = 160
+    drop_rate: float = 0.1055
+    drop_path_rate: float = 0.2
+    #: Hypercolumn auxiliary head (training only): number of stage outputs it reads (code: 4, README: 5); 0 = off.
+    hypercolumn_blocks: int = 4
+    hypercolumn_weight: float = 0.4
+    #: Local file with ImageNet weights for the backbone ("" = random init; nothing is fetched from a hub).
+    pretrained_path: str = ""
+
+
+@dataclass
+class TransformerConfig:
+    """BERT / DeBERTa-v2 on 972 features per frame (METHOD_FACTS §2, §4)."""
+
+    max_len: int = 96
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 512
+    dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (METHOD_FACTS §5). One block per model family."""
+
+    epochs: int = 182
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 0.0027055
+    weight_decay: float = 0.01
+    optimizer: str = "radam"  # radam | lookahead_radam | ranger
+    schedule: str = "onecycle"  # onecycle | flat_cosine
+    pct_start: float = 0.1
+    flat_fraction: float = 0.6
+    label_smoothing: float = 0.5127
+    class_weights: bool = True
+    pw_bad: float = 0.82197
+    pw_com: float = 1.39792
+    grad_clip: float = 0.0
+    amp: bool = True
+    early_stop: int = 40
+    seed: int = 1223
+    num_workers: int = 0
+    #: Stop each epoch after this many steps (0 = full epoch); smoke runs only.
+    max_steps_per_epoch: int = 0
+
+
+def _transformer_train() -> TrainConfig:
+    return TrainConfig(epochs=70, batch_size=128, lr=2e-4, weight_decay=0.0, optimizer="ranger",
+                       schedule="flat_cosine", label_smoothing=0.5, class_weights=False, grad_clip=10.0,
+                       early_stop=0, seed=42)
+
+
+@dataclass
+class DistillConfig:
+    """Knowledge distillation for the transformers (METHOD_FACTS §4 "Distillation")."""
+
+    temperature: float = 2.0
+    #: loss = (1 - kd_weight)·CE + kd_weight·T²·KL(teacher_T || student_T)
+    kd_weight: float = 0.5
+    student_layers: int = 3
+
+
+@dataclass
+class Config:
+    """The resolved configuration of one run."""
+
+    profile: str = "default"
+    run_name: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    cnn: CNNConfig = field(default_factory=CNNConfig)
+    cnn_aug: CNNAugConfig = field(default_factory=CNNAugConfig)
+    cnn_train: TrainConfig = field(default_factory=TrainConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    transformer_aug: TransformerAugConfig = field(default_factory=TransformerAugConfig)
+    transformer_train: TrainConfig = field(default_factory=_transformer_train)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def override(self, overrides: dict[str, Any] | None) -> "Config":
+        """Return a copy with ``overrides`` applied (nested dicts or dotted keys).
+
+        Raises:
+            KeyError: an unknown key (the message names it and lists the valid ones).
+            TypeError: a value of the wrong type.
+        """
+        return _apply(self, _nest(overrides or {}), prefix="")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config as JSON (``path`` may be a run folder: then ``path/config.json``)."""
+        path = Path(path)
+        if path.suffix != ".json":
+            path = path / "config.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        """Read a config saved by :meth:`save` (a JSON file or a run folder holding config.json)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        return cls().override(json.loads(path.read_text()))
+
+
+def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise KeyError(f"config override {key!r} conflicts with another override")
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]].update(value)
+        else:
+            node[parts[-1]] = value
+    return out
+
+
+def _coerce(value: Any, annotation: Any, name: str) -> Any:
+    hint = annotation
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"config {name}: expected a pair, got {value!r}")
+        args = typing.get_args(hint)
+        return tuple(_coerce(v, a, name) for v, a in zip(value, args))
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            try:
+                return _coerce(value, arg, name)
+            except TypeError:
+                continue
+        raise TypeError(f"config {name}: {value!r} does not match {hint}")
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise TypeError(f"config {name}: expected int, got bool {value!r}")
+    if hint in (int, str, bool) and not isinstance(value, hint):
+        raise TypeError(f"config {name}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _apply(obj: Any, overrides: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in fields(obj)}
+    changes = {}
+    for key, value in overrides.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise KeyError(f"unknown config key {name!r}; valid keys here: {sorted(known)}")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise TypeError(f"config {name} is a section; give a dict, not {value!r}")
+            changes[key] = _apply(current, value, prefix=f"{name}.")
+        else:
+            changes[key] = _coerce(value, hints[key], name)
+    return dataclasses.replace(obj, **changes)
+
+
+def _profile_overrides(profile: str) -> dict[str, Any]:
+    if profile == "full":
+        return {"data": {"synth_per_sign": 0, "include_sample": False}}
+    if profile == "default":
+        return {
+            "data": {"synth_per_sign": 6},
+            "cnn": {"drop_path_rate": 0.1},
+            "cnn_train": {"epochs": 12, "batch_size": 64, "lr": 2e-3, "amp": False, "early_stop": 0},
+            "transformer_train": {"epochs": 12, "batch_size": 64, "lr": 1e-3, "amp": False},
+        }
+    if profile == "smoke":
+        return {
+            "data": {"synth_per_sign": 1, "num_workers": 2},
+            "cnn": {"model": "effnet_test", "hypercolumn_blocks": 2},
+            "cnn_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "amp": False, "early_stop": 0,
+                          "max_steps_per_epoch": 4},
+            "transformer": {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64},
+            "transformer_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "amp": False,
+                                  "max_steps_per_epoch": 4},
+            "distill": {"student_layers": 1},
+        }
+    raise ValueError(f"unknown profile {profile!r}; choose one of {PROFILES}")
+
+
+def get_config(profile: str = "default", overrides: dict[str, Any] | None = None, run_name: str | None = None
+               ) -> Config:
+    """Build the config of ``profile`` and apply ``overrides`` on top.
+
+    Args:
+        profile: one of :data:`PROFILES`.
+        overrides: nested dict or dotted keys, e.g. ``{"cnn_train.epochs": 3}``.
+        run_name: name of the run folder under outputs/runs (default: the profile name).
+    """
+    cfg = Config(profile=profile, run_name=run_name or profile).override(_profile_overrides(profile))
+    return cfg.override(overrides)
