@@ -306,3 +306,29 @@ def get_config(profile: str = "default", overrides: dict[str, Any] | None = None
     """
     cfg = Config(profile=profile, run_name=run_name or profile).override(_profile_overrides(profile))
     return cfg.override(overrides)
+
+
+def stage_config(stage: str, profile: str, data_dir: str = "", run_name: str = "",
+                 overrides: dict[str, Any] | None = None) -> Config:
+    """The config of one notebook stage, built from its ``parameters`` cell and saved in the run folder.
+
+    The run folder (``outputs/runs/<run_name>``) receives ``config.json`` (the latest stage's resolved config) and
+    ``config_<stage>.json``, so every stage's exact settings are on disk next to its results.
+
+    Args:
+        stage: notebook stage name, e.g. "00_eda".
+        profile: "smoke" | "default" | "full".
+        data_dir: asl-signs-layout folder ("" = automatic, see :mod:`islr.data`).
+        run_name: run folder name ("" = the profile name).
+        overrides: nested or dotted config overrides.
+    """
+    from islr import paths
+
+    merged = dict(overrides or {})
+    if data_dir:
+        merged["data.data_dir"] = str(data_dir)
+    cfg = get_config(profile, merged, run_name=run_name or profile)
+    out = paths.run_dir(cfg.run_name)
+    cfg.save(out / f"config_{stage}.json")
+    cfg.save(out / "config.json")
+    return cfg

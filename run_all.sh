@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Run the notebook chain with papermill, in order, stopping at the first failure.
+#
+#   ./run_all.sh                          # set up .venv if needed, run every notebook on the embedded default data
+#   ./run_all.sh --profile smoke          # the whole chain in a few minutes (what the tests run)
+#   ./run_all.sh --profile full --data /kaggle/input/asl-signs
+#   ./run_all.sh --from 02 --to 04        # a part of the chain (earlier stages' outputs must exist)
+#
+# Executed copies go to outputs/notebooks/ (or $ISLR_OUTPUTS/notebooks/), figures to outputs/figures/.
+# Set ISLR_PYTHON to use an existing interpreter instead of .venv (e.g. on Kaggle/Colab).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROFILE=default
+DATA=""
+FROM=00
+TO=99
+RUN_NAME=""
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) PROFILE="$2"; shift 2 ;;
+    --data) DATA="$2"; shift 2 ;;
+    --from) FROM="$2"; shift 2 ;;
+    --to) TO="$2"; shift 2 ;;
+    --run-name) RUN_NAME="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run_all.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$PROFILE" in smoke|default|full) ;; *) echo "run_all.sh: --profile must be smoke, default or full" >&2; exit 2 ;; esac
+if [ -n "$DATA" ] && [ ! -f "$DATA/train.csv" ]; then
+  echo "run_all.sh: --data $DATA has no train.csv (expected the asl-signs layout)" >&2; exit 2
+fi
+
+PY="${ISLR_PYTHON:-$("$ROOT/scripts/setup.sh" | tail -n 1)}"
+OUTPUTS="${ISLR_OUTPUTS:-$ROOT/outputs}"
+mkdir -p "$OUTPUTS/notebooks"
+RUN_NAME="${RUN_NAME:-$PROFILE}"
+export PYTHONUNBUFFERED=1
+
+for nb in "$ROOT"/notebooks/[0-9][0-9]_*.ipynb; do
+  name="$(basename "$nb")"
+  num="${name:0:2}"
+  if [ "$((10#$num))" -lt "$((10#$FROM))" ] || [ "$((10#$num))" -gt "$((10#$TO))" ]; then continue; fi
+  out="$OUTPUTS/notebooks/$name"
+  echo "=== $name (profile $PROFILE) -> $out"
+  start=$(date +%s)
+  if ! "$PY" -m papermill "$nb" "$out" -p PROFILE "$PROFILE" -p DATA_DIR "$DATA" -p RUN_NAME "$RUN_NAME" \
+       --cwd "$ROOT/notebooks" --no-progress-bar --log-level WARNING; then
+    echo "run_all.sh: FAILED at $name; the executed copy with the error is $out" >&2
+    exit 1
+  fi
+  echo "=== $name done in $(( $(date +%s) - start )) s"
+done
+echo "run_all.sh: chain finished (profile $PROFILE); notebooks in $OUTPUTS/notebooks, figures in $OUTPUTS/figures"

@@ -1,0 +1,113 @@
+"""Which data a run uses, made ready for training: resolve → (generate) → prepare → load.
+
+* ``cfg.data.data_dir`` set: that asl-signs-layout folder (e.g. ``/kaggle/input/asl-signs``).
+* profile ``full`` without a folder: ``$ISLR_DATA`` or ``/kaggle/input/asl-signs`` (error if neither exists).
+* otherwise the **embedded default**: ``cfg.data.synth_per_sign`` synthetic sequences per sign (:mod:`islr.synth`)
+  plus the bundled real sample (``data/sample``), generated once under ``outputs/data/``.
+
+Every figure and table names its data with :func:`describe_source`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from islr import paths
+from islr.config import Config
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A resolved data folder and how to name it in figures."""
+
+    path: Path
+    kind: str  # "embedded" | "sample" | "kaggle" | "folder"
+    label: str
+
+
+def resolve_source(cfg: Config) -> DataSource:
+    """Pick the data folder of ``cfg`` (see module docstring); generates the embedded default if needed."""
+    if cfg.data.data_dir:
+        path = Path(cfg.data.data_dir).expanduser().resolve()
+        if not (path / "train.csv").exists():
+            raise FileNotFoundError(f"data_dir {path} has no train.csv (expected the asl-signs layout)")
+        return _named_folder(path)
+    if cfg.profile == "full":
+        found = paths.find_kaggle_data()
+        if found is None:
+            raise FileNotFoundError("profile 'full' needs the real data: set data.data_dir, $ISLR_DATA, or attach "
+                                    "the competition data at /kaggle/input/asl-signs")
+        return _named_folder(found)
+    if cfg.data.synth_per_sign == 0:
+        return DataSource(paths.SAMPLE_DIR, "sample", f"bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)")
+    return _embedded(cfg)
+
+
+def _count(folder: Path) -> int:
+    return len(pd.read_csv(folder / "train.csv"))
+
+
+def _named_folder(path: Path) -> DataSource:
+    n = _count(path)
+    if path == paths.KAGGLE_DATA or n > 90_000:
+        return DataSource(path, "kaggle", f"full Kaggle asl-signs set ({n:,} sequences)")
+    if path == paths.SAMPLE_DIR:
+        return DataSource(path, "sample", f"bundled real sample ({n} sequences)")
+    return DataSource(path, "folder", f"asl-signs-layout folder {path.name} ({n:,} sequences)")
+
+
+def _embedded(cfg: Config) -> DataSource:
+    from islr.synth import synthesize
+
+    d = cfg.data
+    name = f"embedded_k{d.synth_per_sign}_s{d.synth_seed}" + ("_sample" if d.include_sample else "")
+    out = paths.generated_data_dir() / name
+    done = out / ".complete"
+    if not done.exists():
+        synthesize(out, per_sign=d.synth_per_sign, seed=d.synth_seed, include_sample=d.include_sample)
+        done.write_text("ok\n")
+    real = f" + bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)" if d.include_sample else ""
+    return DataSource(out, "embedded", f"synthetic ({d.synth_per_sign} per sign, seed {d.synth_seed}){real}")
+
+
+def prepared_dir(source: DataSource, points: str = "all") -> Path:
+    """Where the packed copy of ``source`` lives (one folder per source path and point set)."""
+    key = hashlib.sha1(f"{source.path}|{points}".encode()).hexdigest()[:10]
+    return paths.generated_data_dir() / "prepared" / f"{source.path.name}_{points}_{key}"
+
+
+def load_dataset(cfg: Config, points: str | None = None):
+    """Resolve, prepare (a no-op when unchanged) and load the data of ``cfg``.
+
+    Returns:
+        (prepared, source): an :class:`islr.prepare.Prepared` and the :class:`DataSource` it came from.
+    """
+    from islr.prepare import load_prepared, prepare
+
+    source = resolve_source(cfg)
+    points = points or ("model" if source.kind == "kaggle" else "all")
+    out = prepared_dir(source, points)
+    prepare(source.path, out, num_workers=cfg.data.num_workers, points=points)
+    return load_prepared(out), source
+
+
+def real_sample_ids() -> set[int]:
+    """Sequence ids of the bundled real sample (to tell real from synthetic rows of the embedded default)."""
+    return set(pd.read_csv(paths.SAMPLE_DIR / "train.csv")["sequence_id"].astype(int))
+
+
+def save_source(source: DataSource, run_dir: Path) -> None:
+    """Record which data a run used (next to its config.json)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "data_source.json").write_text(json.dumps(
+        {"path": str(source.path), "kind": source.kind, "label": source.label}, indent=2) + "\n")
+
+
+def real_ids_of(source: DataSource) -> set[int] | None:
+    """Sequence ids that are real recordings within ``source`` (None = every sequence is real)."""
+    return real_sample_ids() if source.kind == "embedded" else None

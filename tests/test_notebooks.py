@@ -1,0 +1,60 @@
+"""The whole notebook chain in smoke mode, exactly as a user runs it (run_all.sh → papermill)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    out = tmp_path_factory.mktemp("outputs")
+    env = {**os.environ, "ISLR_OUTPUTS": str(out), "ISLR_PYTHON": sys.executable}
+    proc = subprocess.run(["./run_all.sh", "--profile", "smoke"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, f"chain failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return out
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_notebook_executed(chain):
+    for name in NOTEBOOKS:
+        nb = nbformat.read(chain / "notebooks" / name, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0]['ename']}"
+        assert nb.metadata["papermill"]["parameters"]["PROFILE"] == "smoke"
+
+
+def test_notebooks_are_thin():
+    """Notebooks orchestrate; functions and classes live in src/islr (STYLE.md pattern 1)."""
+    for name in NOTEBOOKS:
+        nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: needs exactly one parameters cell"
+        for c in nb.cells:
+            if c.cell_type == "code":
+                assert not any(line.lstrip().startswith(("def ", "class ")) for line in c.source.splitlines()), name
+                assert not c.get("outputs"), f"{name}: commit notebooks without outputs"
+
+
+def test_eda_figures_and_config(chain):
+    figs = {p.stem for p in (chain / "figures" / "00_eda").glob("*.png")}
+    assert {"signs_participants", "lengths", "missing_parts", "skeleton_frame", "frame_strip"} <= figs
+    cfg = json.loads((chain / "runs" / "smoke" / "config_00_eda.json").read_text())
+    assert cfg["profile"] == "smoke"
+
+
+def test_run_all_rejects_bad_options():
+    proc = subprocess.run(["./run_all.sh", "--profile", "huge"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--profile must be" in proc.stderr
+    proc = subprocess.run(["./run_all.sh", "--data", "/nonexistent"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "no train.csv" in proc.stderr
