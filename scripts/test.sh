@@ -4,6 +4,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$("$ROOT/scripts/setup.sh" | tail -n 1)"
+# The video-extraction environment (.venv-extract, tests/test_extract.py) is separate: mediapipe needs numpy<2.
+"$ROOT/scripts/setup.sh" --extract >/dev/null
 cd "$ROOT"
 set +e
 "$PY" -m pytest "$@"

@@ -135,6 +135,10 @@ class TrainConfig:
     lr: float = 0.0027055
     weight_decay: float = 0.01
     optimizer: str = "radam"  # radam | lookahead_radam | ranger
+    #: Lookahead sync period and slow step (lookahead_radam / ranger); tuned by Optuna (§6), which the reference
+    #: suggested but never applied (§10.6).
+    lookahead_k: int = 5
+    lookahead_alpha: float = 0.5
     schedule: str = "onecycle"  # onecycle | flat_cosine
     pct_start: float = 0.1
     flat_fraction: float = 0.6

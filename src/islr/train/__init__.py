@@ -1,0 +1,23 @@
+"""Training: one loop (:mod:`.loop`), its losses (:mod:`.losses`) and optimisers / schedules (:mod:`.optim`).
+
+Names are resolved lazily (PEP 562) so that ``python -m islr tune`` workers and other light entry points do not pay
+for importing torch until they train.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "loop": ["FitResult", "Runtime", "TrainState", "evaluate", "fit", "make_loader", "make_runtime",
+             "seed_everything", "setup_distributed", "train_one_epoch"],
+    "losses": ["DeepSupervisionLoss", "DistillationLoss", "build_loss", "class_weights", "kd_loss",
+               "soft_cross_entropy"],
+    "optim": ["build_optimizer", "build_scheduler"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"islr.train.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'islr.train' has no attribute {name!r}")

@@ -1,0 +1,600 @@
+"""One model-agnostic training loop for the CNN, the transformers and distillation (STYLE.md pattern 6).
+
+:func:`train_one_epoch`, :func:`evaluate` and :func:`fit` are the whole loop; the model family only changes the
+model, the loss object and the optional device-side batch transform. Distillation is the same loop with a frozen
+``teacher`` whose logits reach the loss.
+
+**Batches** are dicts: ``{"x": tensor or dict of tensors, "y": (B,) long labels, "target": optional (B, C) soft
+labels}``. The model is called as ``model(**batch["x"])`` when ``x`` is a dict (e.g. ``{"x": feats, "mask": m}``),
+else ``model(batch["x"])``; it returns logits (B, C) or ``(main, aux)``. Metrics always use the main head.
+
+**Reproducibility / resume.** At the start of every epoch the loop reseeds python, numpy and torch from
+``(cfg.seed, epoch, rank)`` and calls ``set_epoch(epoch)`` on the loader's sampler, so the data order, dropout and
+augmentation of an epoch depend on nothing but the seed and the epoch number. ``last.pt`` (model, optimiser,
+scheduler, grad scaler, finished epoch, early-stopping state, RNG states, config) is written atomically after every
+epoch; :func:`fit` resumes from it when present. A kill mid-epoch therefore loses that epoch only, and a resumed run
+ends with the same weights as an uninterrupted one (tested on CPU). There is no mid-epoch checkpoint: resuming
+inside an epoch would need the loader to skip batches, and an epoch is minutes even on the full data.
+
+**Validation / selection.** After every epoch the model is evaluated on ``valid_loader`` (dataset order, no
+augmentation): ``valid_loss`` is the *plain* cross-entropy of the main head (no class weights, no smoothing, so it
+compares across model families), ``top1`` / ``top3`` are accuracies. ``best.pt`` holds the weights of the best
+``top1`` (METHOD_FACTS §5 "selection"); training stops after ``cfg.early_stop`` epochs without improvement (0 = off).
+Without a validation set (full-data training) ``best.pt`` is the last epoch. After training the best weights are
+loaded back into ``model`` and, with a validation set, its logits are saved as ``oof_logits.npy`` (N_valid, C)
+float32 with ``oof_index.npy`` (N_valid,) — the sample ids, taken from ``valid_index`` or the ``indices`` of a
+``torch.utils.data.Subset`` — for the ensemble.
+
+**Metrics**: one row per epoch in ``metrics.jsonl`` and ``metrics.csv`` (epoch, train_loss, valid_loss, top1, top3,
+lr at the end of the epoch, seconds incl. validation, training samples/s). A resumed run first drops rows of
+epochs it will redo.
+
+**AMP** only on CUDA and only if ``cfg.amp``: bf16 autocast where the GPU supports it (no loss scaling needed),
+else fp16 autocast with a ``GradScaler`` (the reference's choice). CPU runs are float32.
+
+**DDP**: launch with ``torchrun``; call :func:`setup_distributed` first (process group from RANK / WORLD_SIZE, gloo
+on CPU, nccl on CUDA) and build loaders with :func:`make_loader` (a ``DistributedSampler``). :func:`fit` then wraps
+the model in ``DistributedDataParallel``, all-reduces the training loss, gathers validation logits back into dataset
+order on every rank, and lets only rank 0 write files or print.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
+from tqdm import tqdm
+
+from islr.config import TrainConfig
+from islr.train.losses import main_logits
+from islr.train.optim import build_optimizer, build_scheduler, current_lr
+
+BatchTransform = Callable[[dict, torch.Generator], dict]
+METRIC_FIELDS = ("epoch", "train_loss", "valid_loss", "top1", "top3", "lr", "seconds", "samples_per_s")
+
+
+# ----------------------------------------------------------------------------------------------------- runtime
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def dist_info() -> DistInfo:
+    """The current process's rank and world size (0 / 1 without an initialised process group)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo()
+
+
+def setup_distributed(backend: str | None = None) -> DistInfo:
+    """Initialise the process group from torchrun's environment (no-op when WORLD_SIZE is 1 or unset).
+
+    Args:
+        backend: "gloo" | "nccl"; default nccl on CUDA, gloo on CPU.
+
+    Returns:
+        This process's :class:`DistInfo`.
+    """
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+    return dist_info()
+
+
+def cleanup_distributed() -> None:
+    """Destroy the process group if one is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def default_device() -> torch.device:
+    """``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A well-mixed 63-bit seed derived from (seed, epoch, rank)."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0, num_workers: int = 0,
+                collate_fn: Callable | None = None, pin_memory: bool = False) -> DataLoader:
+    """A loader whose order depends only on (seed, epoch): what :func:`fit` expects.
+
+    Training loaders shuffle with a ``DistributedSampler`` (also in a single process: it permutes with a generator
+    seeded from ``seed + epoch`` when the loop calls ``set_epoch``) and drop the last incomplete batch, as the
+    reference did. Evaluation loaders keep dataset order (sharded over ranks under DDP; :func:`evaluate` puts the
+    logits back in order).
+
+    Args:
+        dataset: map-style dataset yielding dicts (see module docstring).
+        batch_size: per-process batch size.
+        train: shuffle + drop_last (True) or ordered (False).
+        seed: shuffle seed (``TrainConfig.seed``).
+        num_workers: loader worker processes.
+        collate_fn: batch collation (default: torch's, which stacks dicts of tensors).
+        pin_memory: pin host memory (CUDA).
+    """
+    info = dist_info()
+    if train or info.distributed:
+        sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=train,
+                                     seed=seed, drop_last=False)
+    else:
+        sampler = SequentialSampler(dataset)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=train, num_workers=num_workers,
+                      collate_fn=collate_fn, pin_memory=pin_memory, persistent_workers=False)
+
+
+def to_device(obj: Any, device: torch.device) -> Any:
+    """Move every tensor inside nested dicts / lists / tuples to ``device``."""
+    if torch.is_tensor(obj):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+def forward(model: nn.Module, x: torch.Tensor | dict) -> Any:
+    """Call ``model(**x)`` for a dict input, else ``model(x)``."""
+    return model(**x) if isinstance(x, dict) else model(x)
+
+
+@dataclass
+class Runtime:
+    """Everything a step needs besides model, data, optimiser and loss."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+    grad_clip: float = 0.0
+    max_steps: int = 0
+    seed: int = 0
+    teacher: nn.Module | None = None
+    batch_transform: BatchTransform | None = None
+    eval_transform: Callable[[dict], dict] | None = None
+    progress: bool = True
+    info: DistInfo = field(default_factory=DistInfo)
+
+    def autocast(self):
+        """Autocast context (disabled on CPU or when AMP is off)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+
+def make_runtime(cfg: TrainConfig, device: torch.device | str | None = None, **kwargs: Any) -> Runtime:
+    """Build the :class:`Runtime` of a :class:`islr.config.TrainConfig` (AMP choice, see module docstring)."""
+    device = torch.device(device) if device is not None else default_device()
+    amp_dtype = None
+    if cfg.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    return Runtime(device, amp_dtype, scaler, cfg.grad_clip, cfg.max_steps_per_epoch, cfg.seed,
+                   info=dist_info(), **kwargs)
+
+
+def steps_per_epoch(loader: DataLoader, max_steps: int = 0) -> int:
+    """Optimiser steps one epoch takes: ``len(loader)`` (floor(N/bs) with drop_last), capped by ``max_steps``."""
+    n = len(loader)
+    if n == 0:
+        raise ValueError(f"the training loader yields no batch ({len(loader.dataset)} samples, batch size "
+                         f"{loader.batch_size}, drop_last={loader.drop_last}): use a smaller batch size")
+    return min(n, max_steps) if max_steps > 0 else n
+
+
+# -------------------------------------------------------------------------------------------------- the loop
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, loss_fn: Callable, rt: Runtime,
+                    epoch: int) -> dict[str, float]:
+    """One epoch of training (stepping the scheduler per batch).
+
+    Args:
+        model: the model in training (DDP-wrapped under torchrun).
+        loader: training loader of dict batches.
+        optimizer: optimiser.
+        scheduler: per-step schedule.
+        loss_fn: ``loss_fn(outputs, batch, teacher_logits) -> scalar`` (see :mod:`islr.train.losses`).
+        rt: runtime (device, AMP, clipping, teacher, batch transform, step cap).
+        epoch: epoch number (seeds the sampler and the batch-transform generator).
+
+    Returns:
+        ``{"train_loss": mean over all samples of all ranks, "samples": count, "train_seconds": wall time}``.
+    """
+    model.train()
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    generator = torch.Generator(device=rt.device).manual_seed(epoch_seed(rt.seed, epoch, rt.info.rank))
+    n_steps = steps_per_epoch(loader, rt.max_steps)
+    loss_sum = torch.zeros((), device=rt.device)
+    n_samples = torch.zeros((), device=rt.device)
+    start = time.perf_counter()
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0,
+               disable=not (rt.progress and rt.info.is_main))
+    for step, batch in enumerate(loader):
+        if step >= n_steps:
+            break
+        batch = to_device(batch, rt.device)
+        if rt.batch_transform is not None:
+            batch = rt.batch_transform(batch, generator)
+        with rt.autocast():
+            outputs = forward(model, batch["x"])
+            loss = loss_fn(outputs, batch, _teacher_logits(rt, batch))
+        optimizer.zero_grad(set_to_none=True)
+        rt.scaler.scale(loss).backward()
+        if rt.grad_clip > 0:
+            rt.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            nn.utils.clip_grad_norm_(model.parameters(), rt.grad_clip)
+        rt.scaler.step(optimizer)
+        rt.scaler.update()
+        scheduler.step()
+        batch_size = batch["y"].shape[0]
+        loss_sum += loss.detach().float() * batch_size
+        n_samples += batch_size
+        bar.update(1)
+    bar.close()
+    if rt.info.distributed:
+        dist.all_reduce(loss_sum)
+        dist.all_reduce(n_samples)
+    return {"train_loss": (loss_sum / n_samples.clamp(min=1)).item(), "samples": int(n_samples.item()),
+            "train_seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def _teacher_logits(rt: Runtime, batch: dict) -> torch.Tensor | None:
+    if rt.teacher is None:
+        return None
+    return main_logits(forward(rt.teacher, batch["x"])).float()  # (B, C); the teacher is frozen, in eval mode
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader | None, rt: Runtime | None = None
+             ) -> tuple[dict[str, float], np.ndarray]:
+    """Logits and metrics of ``model`` on ``loader``, in dataset order.
+
+    Args:
+        model: the (unwrapped) model; put in eval mode.
+        loader: an ordered loader (:func:`make_loader` with ``train=False``); under DDP a ``DistributedSampler``
+            shard per rank, whose logits are gathered back into dataset order on every rank.
+        rt: runtime (device, AMP, ``eval_transform``); default: the model's device, float32.
+
+    Returns:
+        ``({"valid_loss", "top1", "top3", "n"}, logits (N, C) float32)``; ``({}, (0, 0) array)`` for no data.
+    """
+    rt = rt or Runtime(next(model.parameters()).device, progress=False, info=dist_info())
+    if loader is None or len(loader.dataset) == 0:
+        return {}, np.zeros((0, 0), dtype=np.float32)
+    model.eval()
+    logits, labels = [], []
+    for batch in tqdm(loader, desc="eval", leave=False, mininterval=2.0,
+                      disable=not (rt.progress and rt.info.is_main)):
+        batch = to_device(batch, rt.device)
+        if rt.eval_transform is not None:
+            batch = rt.eval_transform(batch)
+        with rt.autocast():
+            logits.append(main_logits(forward(model, batch["x"])).float())  # (B, C)
+        labels.append(batch["y"].long())
+    logits, labels = torch.cat(logits), torch.cat(labels)
+    if rt.info.distributed and isinstance(loader.sampler, DistributedSampler):
+        logits, labels = _gather_in_order(logits, len(loader.dataset)), _gather_in_order(labels, len(loader.dataset))
+    top3 = logits.topk(min(3, logits.shape[1]), dim=1).indices  # (N, 3)
+    metrics = {"valid_loss": F.cross_entropy(logits, labels).item(),
+               "top1": (top3[:, 0] == labels).float().mean().item(),
+               "top3": (top3 == labels[:, None]).any(dim=1).float().mean().item(), "n": int(labels.numel())}
+    return metrics, logits.cpu().numpy()
+
+
+def _gather_in_order(shard: torch.Tensor, n: int) -> torch.Tensor:
+    # DistributedSampler(shuffle=False) gives rank r the samples r, r + W, r + 2W, … (padded by wrapping around):
+    # stack the W shards as (per_rank, W, …) and flatten to recover 0, 1, 2, …, then drop the padding.
+    parts = [torch.empty_like(shard) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, shard.contiguous())
+    return torch.stack(parts, dim=1).flatten(0, 1)[:n]
+
+
+def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | None, cfg: TrainConfig,
+        out_dir: str | Path,
+        loss_fn: Callable, *, teacher: nn.Module | None = None, device: torch.device | str | None = None,
+        batch_transform: BatchTransform | None = None, eval_transform: Callable[[dict], dict] | None = None,
+        run_config: Any = None, valid_index: np.ndarray | None = None, resume: bool = True,
+        progress: bool = True, on_epoch: Callable[[int, float | None], None] | None = None) -> "FitResult":
+    """Train ``model`` for ``cfg.epochs`` epochs with checkpoints, resume, early stopping and OOF logits.
+
+    Args:
+        model: any ``nn.Module`` returning logits or ``(main, aux)``.
+        train_loader: training loader (ideally :func:`make_loader` ``train=True``).
+        valid_loader: ordered validation loader, or None / empty for full-data training.
+        cfg: :class:`islr.config.TrainConfig`.
+        out_dir: run folder for ``last.pt``, ``best.pt``, ``metrics.*``, ``oof_*.npy``.
+        loss_fn: loss object (protocol in :mod:`islr.train.losses`); moved to the device if it is a module.
+        teacher: frozen teacher for distillation (set to eval mode, gradients off, moved to the device).
+        device: default ``cuda:LOCAL_RANK`` if available, else CPU.
+        batch_transform: ``f(batch, generator) -> batch`` run on the device before each training forward
+            (device-side augmentation; the generator is seeded from (seed, epoch, rank)).
+        eval_transform: ``f(batch) -> batch`` run on the device before each evaluation forward.
+        run_config: the resolved run config (dataclass or dict) stored in the checkpoints.
+        valid_index: (N_valid,) sample ids saved as ``oof_index.npy`` (default: ``Subset.indices`` or 0..N−1).
+        resume: continue from ``out_dir/last.pt`` when it exists.
+        progress: tqdm bars and one printed line per epoch (rank 0).
+        on_epoch: ``f(epoch, valid_top1)`` called after each epoch is checkpointed (e.g. an Optuna pruning
+            callback, which may raise to stop the run; the checkpoint of that epoch is already on disk).
+
+    Returns:
+        :class:`FitResult`; ``model`` holds the best weights on return.
+    """
+    out_dir = Path(out_dir)
+    teacher = _freeze(teacher, device or default_device())
+    rt = make_runtime(cfg, device, teacher=teacher, batch_transform=batch_transform,
+                      eval_transform=eval_transform, progress=progress)
+    model.to(rt.device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(rt.device)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha)
+    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, cfg.epochs * steps_per_epoch(train_loader,
+                                cfg.max_steps_per_epoch), cfg.pct_start, cfg.flat_fraction)
+    ckpt = Checkpointer(out_dir, model, optimizer, scheduler, rt, _config_dict(cfg, run_config))
+    state = ckpt.restore() if resume else TrainState()
+    log = MetricsLog(out_dir, enabled=rt.info.is_main)
+    log.truncate(state.next_epoch)
+    has_valid = valid_loader is not None and len(valid_loader.dataset) > 0
+    trained = _wrap_ddp(model, rt)
+    for epoch in range(state.next_epoch, cfg.epochs):
+        if state.stopped:
+            break
+        seed_everything(epoch_seed(cfg.seed, epoch, rt.info.rank))
+        start = time.perf_counter()
+        train = train_one_epoch(trained, train_loader, optimizer, scheduler, loss_fn, rt, epoch)
+        valid = evaluate(model, valid_loader, rt)[0] if has_valid else {}
+        row = {"epoch": epoch, "train_loss": train["train_loss"], "valid_loss": valid.get("valid_loss"),
+               "top1": valid.get("top1"), "top3": valid.get("top3"), "lr": current_lr(optimizer),
+               "seconds": time.perf_counter() - start,
+               "samples_per_s": train["samples"] / max(train["train_seconds"], 1e-9)}
+        improved = state.update(epoch, valid.get("top1"), cfg.early_stop)
+        log.append(row)
+        ckpt.save(state, best=improved)
+        _print_epoch(row, state, rt)
+        if on_epoch is not None:
+            on_epoch(epoch, valid.get("top1"))
+    return _finish(model, valid_loader if has_valid else None, ckpt, state, rt, log, valid_index)
+
+
+# ------------------------------------------------------------------------------------------ state and files
+@dataclass
+class TrainState:
+    """Early-stopping and selection state, saved in ``last.pt``."""
+
+    next_epoch: int = 0
+    best_top1: float | None = None
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    stopped: bool = False
+
+    def update(self, epoch: int, top1: float | None, early_stop: int) -> bool:
+        """Record a finished epoch; return whether it is the new best (always, without validation)."""
+        self.next_epoch = epoch + 1
+        if top1 is None:
+            self.best_epoch = epoch
+            return True
+        if self.best_top1 is None or top1 > self.best_top1:
+            self.best_top1, self.best_epoch, self.bad_epochs = top1, epoch, 0
+            return True
+        self.bad_epochs += 1
+        self.stopped = early_stop > 0 and self.bad_epochs >= early_stop
+        return False
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
+
+    out_dir: Path
+    best_epoch: int
+    best_top1: float | None
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict]
+    oof_metrics: dict[str, float]
+
+
+class Checkpointer:
+    """Atomic ``last.pt`` / ``best.pt`` of one run (rank 0 writes, every rank reads).
+
+    ``last.pt``: model, optimizer, scheduler, scaler, :class:`TrainState`, RNG states, config. ``best.pt``: model,
+    epoch, top1, config. Both load with ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(self, out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, rt: Runtime, config: dict):
+        self.last, self.best = out_dir / "last.pt", out_dir / "best.pt"
+        self.model, self.optimizer, self.scheduler, self.rt, self.config = model, optimizer, scheduler, rt, config
+
+    def save(self, state: TrainState, best: bool) -> None:
+        if self.rt.info.is_main:
+            weights = self.model.state_dict()
+            _atomic_save({"model": weights, "optimizer": self.optimizer.state_dict(),
+                          "scheduler": self.scheduler.state_dict(), "scaler": self.rt.scaler.state_dict(),
+                          "state": asdict(state), "rng": _rng_state(), "config": self.config}, self.last)
+            if best:
+                _atomic_save({"model": weights, "epoch": state.best_epoch, "top1": state.best_top1,
+                              "config": self.config}, self.best)
+        _barrier(self.rt)
+
+    def restore(self) -> TrainState:
+        """Load ``last.pt`` into model / optimiser / scheduler / scaler if it exists; return the state."""
+        if not self.last.exists():
+            return TrainState()
+        payload = torch.load(self.last, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if payload["scaler"]:
+            self.rt.scaler.load_state_dict(payload["scaler"])
+        _set_rng_state(payload["rng"])
+        return TrainState(**payload["state"])
+
+    def load_best(self) -> None:
+        """Put the ``best.pt`` weights into the model (no-op before the first epoch)."""
+        if self.best.exists():
+            self.model.load_state_dict(torch.load(self.best, map_location="cpu", weights_only=True)["model"])
+
+
+class MetricsLog:
+    """Per-epoch rows in ``metrics.jsonl`` (appended) and ``metrics.csv`` (rewritten), written by rank 0 only."""
+
+    def __init__(self, out_dir: Path, enabled: bool = True):
+        self.jsonl, self.csv, self.enabled = out_dir / "metrics.jsonl", out_dir / "metrics.csv", enabled
+        if enabled:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        self.rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()] \
+            if self.jsonl.exists() else []
+
+    def truncate(self, next_epoch: int) -> None:
+        """Forget rows of epochs ≥ ``next_epoch`` (a resumed run redoes them)."""
+        kept = [r for r in self.rows if r["epoch"] < next_epoch]
+        if len(kept) != len(self.rows):
+            self.rows = kept
+            self._write_all()
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        if self.enabled:
+            with self.jsonl.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            self._write_csv()
+
+    def _write_all(self) -> None:
+        if self.enabled:
+            self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+            self._write_csv()
+
+    def _write_csv(self) -> None:
+        with self.csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in METRIC_FIELDS} for r in self.rows)
+
+
+def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointer, state: TrainState,
+            rt: Runtime, log: MetricsLog, valid_index: np.ndarray | None) -> FitResult:
+    """Load the best weights; with validation, save their logits as ``oof_logits.npy`` / ``oof_index.npy``."""
+    ckpt.load_best()
+    out_dir = ckpt.last.parent
+    metrics: dict[str, float] = {}
+    if valid_loader is not None:
+        metrics, logits = evaluate(model, valid_loader, rt)
+        index = np.asarray(valid_index if valid_index is not None else _dataset_index(valid_loader.dataset))
+        if len(index) != len(logits):
+            raise ValueError(f"valid_index has {len(index)} ids for {len(logits)} validation samples")
+        if rt.info.is_main:
+            np.save(out_dir / "oof_logits.npy", logits.astype(np.float32))
+            np.save(out_dir / "oof_index.npy", index.astype(np.int64))
+    _barrier(rt)
+    return FitResult(out_dir, state.best_epoch, state.best_top1, state.next_epoch, state.stopped, list(log.rows),
+                     metrics)
+
+
+def _dataset_index(dataset: Dataset) -> np.ndarray:
+    # A Subset knows which samples of the full dataset it holds; anything else is numbered 0..N-1.
+    indices = getattr(dataset, "indices", None)
+    return np.asarray(indices) if indices is not None else np.arange(len(dataset))
+
+
+def _freeze(teacher: nn.Module | None, device: torch.device | str) -> nn.Module | None:
+    if teacher is None:
+        return None
+    teacher.to(device).eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
+def _wrap_ddp(model: nn.Module, rt: Runtime) -> nn.Module:
+    if not rt.info.distributed:
+        return model
+    device_ids = [rt.device.index] if rt.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _barrier(rt: Runtime) -> None:
+    if rt.info.distributed:
+        dist.barrier()
+
+
+def _config_dict(cfg: Any, run_config: Any) -> dict:
+    def plain(obj: Any) -> Any:
+        return asdict(obj) if is_dataclass(obj) else obj
+
+    return {"train": plain(cfg), "run": plain(run_config)}
+
+
+def _atomic_save(payload: dict, path: Path) -> None:
+    # Write beside the target, then rename: a kill during the write leaves the previous file intact.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state(legacy=False)
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                      "gauss": float(np_state["gauss"])}}
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np_state = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+                         "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
+
+
+def _print_epoch(row: dict, state: TrainState, rt: Runtime) -> None:
+    if not (rt.progress and rt.info.is_main):
+        return
+    valid = "" if row["top1"] is None else (f" valid_loss {row['valid_loss']:.4f} top1 {row['top1']:.4f} "
+                                            f"top3 {row['top3']:.4f}")
+    stop = " (early stop)" if state.stopped else ""
+    tqdm.write(f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f}{valid} lr {row['lr']:.3g} "
+               f"{row['seconds']:.1f}s {row['samples_per_s']:.0f} samples/s{stop}")

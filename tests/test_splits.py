@@ -1,0 +1,91 @@
+"""Cross-validation folds: sizes, stratification, participant disjointness, determinism, tiny data."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from islr.splits import fold_indices, make_folds, participant_folds, random_folds
+
+REAL_TRAIN_CSV = Path("/work/shared/data/asl_signs_meta/train_full.csv")
+
+
+def _toy_labels(n_classes=10, per_class=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.permutation(np.repeat(np.arange(n_classes), per_class))
+
+
+def test_random_folds_sizes_and_stratification():
+    labels = _toy_labels()
+    folds = random_folds(labels, n_folds=8, seed=42)
+    assert folds.shape == labels.shape and folds.dtype == np.int64
+    assert np.bincount(folds).tolist() == [50] * 8
+    # 40 members per class over 8 folds: exactly 5 of each class in each fold.
+    for cls in range(10):
+        assert np.bincount(folds[labels == cls], minlength=8).tolist() == [5] * 8
+
+
+def test_random_folds_deterministic_and_seed_dependent():
+    labels = _toy_labels()
+    assert np.array_equal(random_folds(labels, 8, 42), random_folds(labels, 8, 42))
+    assert not np.array_equal(random_folds(labels, 8, 42), random_folds(labels, 8, 7))
+
+
+@pytest.mark.skipif(not REAL_TRAIN_CSV.exists(), reason="real train.csv not available")
+def test_random_folds_reproduce_reference_fold_sizes():
+    signs = pd.read_csv(REAL_TRAIN_CSV, usecols=["sign"])["sign"].to_numpy()
+    folds = random_folds(signs, 8, 42)
+    # METHOD_FACTS §5: fold 0 holds 11,810 samples (train 82,667), folds 5-7 hold 11,809.
+    assert np.bincount(folds).tolist() == [11810] * 5 + [11809] * 3
+    train_idx, valid_idx = fold_indices(folds, 0)
+    assert (len(train_idx), len(valid_idx)) == (82667, 11810)
+
+
+def test_random_folds_tiny_data_falls_back_with_warning():
+    labels = np.repeat(np.arange(250), 2)[:-3]  # 1-2 sequences per sign, like the smoke data
+    with pytest.warns(UserWarning, match="round-robin"):
+        folds = random_folds(labels, 8, 42)
+    counts = np.bincount(folds, minlength=8)
+    assert counts.max() - counts.min() <= 1 and counts.sum() == len(labels)
+    for cls in range(250):  # a class of two never has both members in one fold
+        members = folds[labels == cls]
+        assert len(set(members.tolist())) == len(members)
+    with pytest.warns(UserWarning):
+        assert np.array_equal(folds, random_folds(labels, 8, 42))
+
+
+def test_random_folds_rejects_fewer_samples_than_folds():
+    with pytest.raises(ValueError, match="non-empty folds"):
+        random_folds(np.arange(5), 8)
+
+
+def test_participant_folds_are_disjoint_and_cover_everything():
+    rng = np.random.default_rng(1)
+    participants = rng.integers(0, 21, size=600)
+    labels = rng.integers(0, 12, size=600)
+    folds = participant_folds(participants, labels, n_folds=8, seed=42)
+    assert set(folds.tolist()) == set(range(8))
+    for p in np.unique(participants):
+        assert len(np.unique(folds[participants == p])) == 1, f"participant {p} is in two folds"
+    assert np.array_equal(folds, participant_folds(participants, labels, 8, 42))
+    assert np.array_equal(folds, make_folds("participant", labels, participants, 8, 42))
+
+
+def test_participant_folds_need_enough_participants():
+    with pytest.raises(ValueError, match="participants"):
+        participant_folds(np.array([1, 1, 2, 2, 3, 3]), np.array([0, 1, 0, 1, 0, 1]), n_folds=4)
+
+
+def test_fold_indices_partition_and_full_data():
+    folds = random_folds(_toy_labels(), 8, 42)
+    train_idx, valid_idx = fold_indices(folds, 3)
+    assert np.array_equal(np.sort(np.concatenate([train_idx, valid_idx])), np.arange(len(folds)))
+    assert np.all(folds[valid_idx] == 3) and np.all(folds[train_idx] != 3)
+    for full in (-1, "all"):
+        train_idx, valid_idx = fold_indices(folds, full)
+        assert np.array_equal(train_idx, np.arange(len(folds))) and len(valid_idx) == 0
+    with pytest.raises(ValueError):
+        fold_indices(folds, 8)
+    with pytest.raises(ValueError):
+        make_folds("by_moon", _toy_labels())
