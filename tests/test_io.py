@@ -252,3 +252,38 @@ def test_train_index_errors_name_the_file(tmp_path, sample_dir):
     with pytest.raises(ValueError, match="sign_to_prediction_index_map.json: labels must be"):
         io.read_sign_map(tmp_path)
 
+
+
+# ------------------------------------------------------------------------------------------ .pose files
+POSE_FILES = sorted((Path(__file__).parent / "fixtures").glob("*.pose"))
+
+
+@pytest.mark.parametrize("path", POSE_FILES, ids=lambda p: p.name)
+def test_read_pose_maps_components_to_the_asl_signs_layout(path):
+    from pose_format import Pose
+
+    from islr.io import read_pose
+
+    arr = read_pose(path)
+    pose = Pose.read(path.read_bytes())
+    data = np.ma.getdata(pose.body.data)[:, 0]
+    conf = np.asarray(pose.body.confidence)[:, 0]
+    w, h = pose.header.dimensions.width, pose.header.dimensions.height
+    assert arr.shape == (len(data), 543, 3) and arr.dtype == np.float32
+    # pose-format order: POSE 0-32, FACE 33-500, LEFT_HAND 501-521, RIGHT_HAND 522-542
+    for src, dst in ((slice(0, 33), slice(489, 522)), (slice(33, 501), slice(0, 468)),
+                     (slice(501, 522), slice(468, 489)), (slice(522, 543), slice(522, 543))):
+        seen = conf[:, src] > 0
+        assert np.array_equal(~np.isnan(arr[:, dst, 0]), seen)
+        np.testing.assert_allclose(arr[:, dst, 0][seen], (data[:, src, 0] / w)[seen], rtol=1e-6)
+        np.testing.assert_allclose(arr[:, dst, 1][seen], (data[:, src, 1] / h)[seen], rtol=1e-6)
+        np.testing.assert_allclose(arr[:, dst, 2][seen], data[:, src, 2][seen], rtol=1e-6)
+
+
+def test_read_pose_rejects_garbage(tmp_path):
+    from islr.io import read_pose
+
+    bad = tmp_path / "bad.pose"
+    bad.write_bytes(b"not a pose file at all")
+    with pytest.raises(io.LandmarkFileError, match="bad.pose"):
+        read_pose(bad)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from papermill.translators import PythonTranslator
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -40,6 +41,9 @@ def test_notebooks_are_thin():
         nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{name}: needs exactly one parameters cell"
+        # papermill must parse every parameter (it silently skips a line it cannot parse, e.g. "=" in a comment)
+        parsed = {p.name for p in PythonTranslator.inspect(tagged[0])}
+        assert {"PROFILE", "DATA_DIR", "RUN_NAME", "OVERRIDES"} <= parsed, f"{name}: papermill parsed only {parsed}"
         for c in nb.cells:
             if c.cell_type == "code":
                 assert not any(line.lstrip().startswith(("def ", "class ")) for line in c.source.splitlines()), name

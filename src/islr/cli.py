@@ -14,6 +14,7 @@ COMMANDS = {
     "tune": ("islr.train.tune", "join (or create) a shared Optuna study and run trials (METHOD_FACTS §6)"),
     "extract": ("islr.extract", "videos -> asl-signs landmark files with MediaPipe Holistic (own environment)"),
     "synth": ("islr.synth", "write a synthetic dataset in the exact asl-signs layout"),
+    "predict": ("islr.predict", "top-5 signs of parquet, .pose or video files with the TFLite model"),
 }
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from islr import landmarks
 from islr.landmarks import N_LANDMARKS, PARTS
 
 #: Column names and arrow types of a real asl-signs landmark file, in file order.
@@ -312,4 +313,51 @@ def read_train_index(data_dir: str | Path) -> pd.DataFrame:
     out["participant_id"] = out["participant_id"].astype(np.int64)
     out["sequence_id"] = out["sequence_id"].astype(np.int64)
     out["label"] = out["sign"].map(sign_map).astype(np.int64)
+    return out
+
+
+#: pose-format component name → asl-signs part, for MediaPipe Holistic ``.pose`` files.
+POSE_FORMAT_COMPONENTS = {"FACE_LANDMARKS": "face", "LEFT_HAND_LANDMARKS": "left_hand", "POSE_LANDMARKS": "pose",
+                          "RIGHT_HAND_LANDMARKS": "right_hand"}
+
+
+def read_pose(path: str | Path) -> np.ndarray:
+    """Read a MediaPipe Holistic recording in the ``.pose`` format (pose-format package) as (T, 543, 3) float32.
+
+    pose-format stores x and y in pixels of the header's frame size and z as MediaPipe gave it; asl-signs stores
+    MediaPipe's normalised image coordinates. So x /= width, y /= height, z unchanged; points with confidence 0
+    (not detected) become NaN. Only the first person is read; ``POSE_WORLD_LANDMARKS`` is not used.
+
+    Raises:
+        LandmarkFileError: unreadable file, or a component of the asl-signs layout missing / of the wrong size.
+    """
+    from pose_format import Pose
+
+    path = Path(path)
+    try:
+        pose = Pose.read(path.read_bytes())
+    except Exception as exc:  # pose-format raises assorted errors on bad bytes
+        raise LandmarkFileError(path, f"not a readable .pose file ({type(exc).__name__}: {exc})") from exc
+    header = pose.header
+    data = np.ma.getdata(pose.body.data)[:, 0].astype(np.float32)  # (T, points, 3)
+    conf = np.asarray(pose.body.confidence)[:, 0]  # (T, points)
+    data[conf <= 0] = np.nan
+    out = np.full((data.shape[0], landmarks.N_LANDMARKS, 3), np.nan, np.float32)
+    start = 0
+    found = set()
+    for comp in header.components:
+        n = len(comp.points)
+        part = POSE_FORMAT_COMPONENTS.get(comp.name)
+        if part is not None:
+            if n != landmarks.PART_SIZE[part]:
+                raise LandmarkFileError(path, f"component {comp.name} has {n} points, expected "
+                                              f"{landmarks.PART_SIZE[part]}")
+            out[:, landmarks.PART_SLICE[part]] = data[:, start:start + n, :3]
+            found.add(comp.name)
+        start += n
+    missing = sorted(set(POSE_FORMAT_COMPONENTS) - found)
+    if missing:
+        raise LandmarkFileError(path, f"no {', '.join(missing)} component (not a MediaPipe Holistic recording?)")
+    out[..., 0] /= header.dimensions.width
+    out[..., 1] /= header.dimensions.height
     return out

@@ -187,3 +187,10 @@ def part_columns(points) -> dict[str, np.ndarray]:
         if len(cols):
             out["lips" if name == "face" else name] = cols
     return out
+
+
+def scatter_to_543(x: np.ndarray, points) -> np.ndarray:
+    """Place (..., P, 3) values of ``points`` into a (..., 543, 3) array (NaN elsewhere), e.g. for drawing."""
+    out = np.full((*x.shape[:-2], N_LANDMARKS, x.shape[-1]), np.nan, dtype=np.float32)
+    out[..., np.asarray(points), :] = x
+    return out

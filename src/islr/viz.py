@@ -82,3 +82,46 @@ def finish(fig, source_label: str, stage: str | None = None, name: str | None = 
         fig.savefig(out, dpi=110)
         return out
     return None
+
+
+def plot_image(img: np.ndarray, title: str = "", axes=None, vmax: float = 3.0):
+    """The CNN's (3, 160, 80) input as three panels (x, y, z): rows = time, columns = the 80 points."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(7.5, 4.2))
+    for c, (ax, name) in enumerate(zip(axes, "xyz")):
+        im = ax.imshow(img[c], aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set_title(f"{title} — {name}" if title else name, fontsize=8)
+        ax.set_xlabel("point (lips | left hand | pose | right hand)", fontsize=7)
+        for edge in (18, 39, 59):
+            ax.axvline(edge - 0.5, color="k", lw=0.5)
+        if c == 0:
+            ax.set_ylabel("frame (resized to 160)")
+    cax = axes[-1].inset_axes([1.04, 0.0, 0.06, 1.0])  # beside the z panel, outside tight_layout's reach
+    axes[-1].figure.colorbar(im, cax=cax, label="normalised value")
+    return axes
+
+
+def compare_skeletons(ax, before: np.ndarray, after: np.ndarray, title: str = "") -> None:
+    """One 543-point frame before (grey) and after (colour) an augmentation, on one axes."""
+    grey = {k: "0.75" for k in PART_COLORS}
+    draw_skeleton(ax, before, alpha=0.8, colors=grey, face=False)
+    draw_skeleton(ax, after, title=title, face=False)
+
+
+def plot_features(features: np.ndarray, mask: np.ndarray, title: str = "", ax=None):
+    """The transformer's (96, 972) feature matrix of one sequence, blocks labelled, padding frames hatched."""
+    from islr.preprocess.transformer import FEATURE_SLICES
+
+    ax = ax or plt.subplots(figsize=(12, 4))[1]
+    n = int(mask.sum())
+    finite = features[:n]
+    vmax = float(np.quantile(np.abs(finite), 0.99)) if finite.size else 1.0
+    ax.imshow(features, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    for name, sl in FEATURE_SLICES.items():
+        ax.axvline(sl.start - 0.5, color="k", lw=0.6)
+        ax.text((sl.start + sl.stop) / 2, -1.5, name, ha="center", va="bottom", fontsize=7)
+    ax.axhspan(n - 0.5, features.shape[0] - 0.5, color="0.85", alpha=0.8, hatch="//")
+    ax.set_xlabel("feature (972)")
+    ax.set_ylabel("frame (≤ 96; hatched = padding)")
+    ax.set_title(title, fontsize=9, pad=14)
+    return ax

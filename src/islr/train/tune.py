@@ -260,8 +260,16 @@ class ToyObjective:
         return best
 
 
-#: Registered objectives (name → factory). The training objectives are added by the training modules.
-OBJECTIVES: dict[str, ObjectiveFactory] = {"toy": ToyObjective}
+def _training_objective(model_family: str, profile: str, data_dir: str = "") -> Objective:
+    # Imported on use: the training stack (torch, timm, transformers) is heavy and the toy objective needs none.
+    from islr.train.run import training_objective
+
+    return training_objective(model_family, profile, data_dir)
+
+
+#: Registered objectives (name → factory): fold-0 training of the family, or the toy stand-in for tests.
+OBJECTIVES: dict[str, ObjectiveFactory] = {"toy": ToyObjective, "cnn": _training_objective,
+                                           "transformer": _training_objective}
 
 
 class PruningCallback:
@@ -549,6 +557,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--study", default="", help="study name (default: <model>_<profile>)")
     ap.add_argument("--storage", default=None, help="SQLAlchemy URL (default: SQLite under outputs/tuning)")
     ap.add_argument("--profile", choices=PROFILES, default="default")
+    ap.add_argument("--data", default="", help="asl-signs folder for the training objectives (default: the "
+                    "profile's data, see islr.data)")
     ap.add_argument("--objective", default="", help=f"registered objective (default: --model); {sorted(OBJECTIVES)}")
     ap.add_argument("--scale-epochs", type=float, default=None, help="factor on the epoch range "
                     "(default: profile epochs / full epochs)")
@@ -572,7 +582,8 @@ def main(argv: list[str]) -> int:
     if objective_name not in OBJECTIVES:
         print(f"islr tune: no objective {objective_name!r}; registered: {sorted(OBJECTIVES)}", file=sys.stderr)
         return 2
-    objective = OBJECTIVES[objective_name](args.model, args.profile)
+    extra = {"data_dir": args.data} if args.data and objective_name != "toy" else {}
+    objective = OBJECTIVES[objective_name](args.model, args.profile, **extra)
     scale = args.scale_epochs if args.scale_epochs is not None else profile_epoch_scale(args.model, args.profile)
     epochs_param = next(p for p in SPACES[args.model] if p.epochs)
     warmup = args.prune_warmup if args.prune_warmup is not None else epochs_param.bounds(scale)[1] // 10

@@ -1,0 +1,96 @@
+"""Scoring trained runs: accuracies from out-of-fold logits, per-class accuracy, confused pairs, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def load_oof(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(logits (N, C), sequence indices (N,)) saved by :func:`islr.train.loop.fit` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    return np.load(run_dir / "oof_logits.npy"), np.load(run_dir / "oof_index.npy")
+
+
+def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
+    """Share of rows whose label is among the ``k`` largest logits (NaN for no rows)."""
+    if len(labels) == 0:
+        return float("nan")
+    top = np.argsort(-logits, axis=1)[:, :k]
+    return float((top == np.asarray(labels)[:, None]).any(1).mean())
+
+
+def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, sign_names: dict[int, str]) -> pd.DataFrame:
+    """Top-1 accuracy and support per class present in ``labels``, worst first."""
+    pred = logits.argmax(1)
+    df = pd.DataFrame({"label": labels, "correct": pred == labels})
+    out = df.groupby("label")["correct"].agg(accuracy="mean", n="size").reset_index()
+    out["sign"] = out["label"].map(sign_names)
+    return out.sort_values(["accuracy", "n"], ascending=[True, False]).reset_index(drop=True)
+
+
+def confused_pairs(logits: np.ndarray, labels: np.ndarray, sign_names: dict[int, str], top: int = 15
+                   ) -> pd.DataFrame:
+    """The most frequent (true → predicted) mistakes, counted in both directions per unordered pair."""
+    pred = logits.argmax(1)
+    wrong = pred != labels
+    a, b = np.minimum(labels[wrong], pred[wrong]), np.maximum(labels[wrong], pred[wrong])
+    if not len(a):
+        return pd.DataFrame(columns=["sign_a", "sign_b", "mistakes"])
+    pairs = pd.DataFrame({"a": a, "b": b}).value_counts().head(top).reset_index(name="mistakes")
+    pairs["sign_a"] = pairs["a"].map(sign_names)
+    pairs["sign_b"] = pairs["b"].map(sign_names)
+    return pairs[["sign_a", "sign_b", "mistakes"]]
+
+
+def summarize(run_dir: str | Path, labels_all: np.ndarray) -> dict[str, float]:
+    """Top-1/top-3 accuracy of a run's OOF logits, the chance level, and the number of validation sequences."""
+    logits, index = load_oof(run_dir)
+    y = np.asarray(labels_all)[index]
+    n_classes_seen = len(np.unique(np.asarray(labels_all)))
+    return {"top1": topk_accuracy(logits, y, 1), "top3": topk_accuracy(logits, y, 3), "n_valid": int(len(y)),
+            "chance_top1": 1.0 / max(n_classes_seen, 1)}
+
+
+def plot_curves(runs: dict[str, str | Path], axes=None):
+    """Training loss, validation loss and validation top-1 per epoch for several runs (from metrics.csv)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for name, run_dir in runs.items():
+        m = pd.read_csv(Path(run_dir) / "metrics.csv")
+        axes[0].plot(m["epoch"], m["train_loss"], marker=".", label=name)
+        axes[1].plot(m["epoch"], m["valid_loss"], marker=".", label=name)
+        axes[2].plot(m["epoch"], m["top1"], marker=".", label=name)
+    for ax, title in zip(axes, ("training loss (weighted, smoothed)", "validation CE", "validation top-1")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    return axes
+
+
+def plot_per_class(per_class: pd.DataFrame, n: int = 25, ax=None):
+    """Bars of the ``n`` worst and ``n`` best classes by top-1 accuracy."""
+    ax = ax or plt.subplots(figsize=(12, 3.4))[1]
+    shown = pd.concat([per_class.head(n), per_class.tail(n)]).drop_duplicates("label")
+    ax.bar(range(len(shown)), shown["accuracy"], color=np.where(shown["accuracy"] < 0.5, "tab:red", "tab:blue"))
+    ax.set_xticks(range(len(shown)), [f"{s} ({k})" for s, k in zip(shown["sign"], shown["n"])], rotation=90,
+                  fontsize=6)
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_title(f"per-class accuracy: {min(n, len(per_class))} worst and best of {len(per_class)} classes "
+                 "(validation count in brackets)", fontsize=9)
+    return ax
+
+
+def plot_confused(pairs: pd.DataFrame, ax=None):
+    """Horizontal bars of the most confused sign pairs."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    labels = [f"{a} ↔ {b}" for a, b in zip(pairs["sign_a"], pairs["sign_b"])]
+    ax.barh(range(len(pairs)), pairs["mistakes"], color="tab:orange")
+    ax.set_yticks(range(len(pairs)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("mistakes (both directions)")
+    ax.set_title("most confused sign pairs", fontsize=9)
+    return ax

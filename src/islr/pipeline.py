@@ -1,0 +1,118 @@
+"""Batched input pipelines: raw padded landmarks → augmented, preprocessed model inputs (METHOD_FACTS §1–§3).
+
+The DataLoader only reads raw sequences (:class:`islr.data.SequenceDataset`); these callables run on whole batches
+on the training device (the GPU when there is one), as the loop's ``batch_transform`` / ``eval_transform``:
+
+* :class:`CNNPipeline` — 86 points → point augmentations → 80 CNN columns → normalise → time resize to 160 (random
+  frame choice in training) → replace-from-same-class / mixup → time and point masking → ``(B, 3, 160, 80)``.
+* :class:`TransformerPipeline` — 82 points → point augmentations → dominant hand, subsample to ≤ 96 frames,
+  972 features → ``{"x": (B, 96, 972), "mask": (B, 96)}``.
+
+With ``train=False`` both are the deterministic inference preprocessing, the same steps the TF export graph ports.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from islr import augment, landmarks
+from islr.config import Config
+from islr.preprocess.cnn import cnn_input
+from islr.preprocess.transformer import transformer_input
+
+
+class CNNPipeline:
+    """Batch transform of the CNN. Batches hold ``seq`` (B, T, 86, 3) = :data:`~islr.landmarks.CNN_AUG_POINTS`,
+    ``lengths``, ``y`` and, for the replace augmentation, ``donor``/``donor_lengths``.
+
+    Args:
+        cfg: the run config (``cnn_aug``, ``cnn.n_frames``).
+        train: augment (True) or only preprocess (False).
+    """
+
+    points = landmarks.CNN_AUG_POINTS
+
+    def __init__(self, cfg: Config, train: bool):
+        self.aug = cfg.cnn_aug
+        self.n_frames = cfg.cnn.n_frames
+        self.train = train
+
+    def image(self, seq: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+        """(B, T, 86, 3) raw points → (B, 3, n_frames, 80) image; augmented when ``gen`` is given."""
+        frame_index = None
+        if gen is not None:
+            seq, lengths = augment.augment_cnn_points(seq, lengths, self.aug, gen)
+            frame_index = augment.random_frame_indices(lengths, gen, self.aug.interp_nearest_random, self.n_frames)
+        cols = torch.as_tensor(landmarks.CNN_AUG_TO_CNN, device=seq.device)
+        return cnn_input(seq.index_select(2, cols), lengths, self.n_frames, frame_index=frame_index)
+
+    def __call__(self, batch: dict, gen: torch.Generator | None = None) -> dict:
+        if not self.train:
+            return {"x": self.image(batch["seq"], batch["lengths"], None), "y": batch["y"], "index": batch["index"]}
+        img = self.image(batch["seq"], batch["lengths"], gen)  # (B, 3, 160, 80)
+        mix, rep = augment.mixup_or_replace_mask(img.shape[0], self.aug.mixup_prob, self.aug.replace_prob, gen)
+        rep = rep.to(img.device)
+        if "donor" in batch and bool(rep.any()):
+            # Donors go through the full augmentation + normalisation too (§3a "Replace"); only those used.
+            donor = self.image(batch["donor"][rep], batch["donor_lengths"][rep], gen)
+            img[rep] = augment.replace_blocks(img[rep], donor, gen)
+        img, target = augment.mixup(img, batch["y"], gen, self.aug.mixup_alpha, apply=mix.to(img.device))
+        img = augment.mask_image(img, gen, self.aug)
+        return {"x": img, "y": batch["y"], "target": target, "index": batch["index"]}
+
+
+class TransformerPipeline:
+    """Batch transform of BERT/DeBERTa. Batches hold ``seq`` (B, T, 82, 3) =
+    :data:`~islr.landmarks.TRANSFORMER_POINTS`, ``lengths`` and ``y``.
+
+    Args:
+        cfg: the run config (``transformer_aug``, ``transformer.max_len``).
+        train: augment (True) or only preprocess (False).
+    """
+
+    points = landmarks.TRANSFORMER_POINTS
+
+    def __init__(self, cfg: Config, train: bool):
+        self.aug = cfg.transformer_aug
+        self.max_len = cfg.transformer.max_len
+        self.train = train
+
+    def __call__(self, batch: dict, gen: torch.Generator | None = None) -> dict:
+        seq, lengths = batch["seq"], batch["lengths"]
+        if self.train:
+            seq, lengths = augment.augment_transformer_points(seq, lengths, self.aug, gen)
+        feats, mask = transformer_input(seq, lengths, self.max_len)  # (B, 96, 972), (B, 96)
+        return {"x": {"x": feats, "mask": mask}, "y": batch["y"], "index": batch["index"]}
+
+
+PIPELINES = {"cnn": CNNPipeline, "transformer": TransformerPipeline}
+
+
+#: Point-level CNN augmentations and the CNNAugConfig probability that switches each (METHOD_FACTS §3a).
+CNN_POINT_AUGS = {"global affine": "aug_prob", "temporal interpolation": "interpol_prob", "flip": "invert_prob",
+                  "part shift": "shift_prob", "part scale": "scale_prob", "part rotation": "rotate_prob",
+                  "finger-tree rotation": "tree_rot_prob"}
+
+
+def cnn_augmentation_gallery(cfg: Config, seq, seed: int = 0) -> dict[str, tuple]:
+    """Each point-level CNN augmentation applied alone (probability 1, the others 0) to one sequence.
+
+    Args:
+        cfg: run config (ranges from ``cfg.cnn_aug``).
+        seq: (T, 86, 3) raw points (:data:`~islr.landmarks.CNN_AUG_POINTS`).
+        seed: generator seed (same seed → same pictures).
+
+    Returns:
+        {augmentation name: (augmented (T', 86, 3) array, T')}.
+    """
+    import dataclasses
+
+    off = {field: 0.0 for field in CNN_POINT_AUGS.values()}
+    x = torch.as_tensor(seq, dtype=torch.float32)[None]
+    lengths = torch.tensor([x.shape[1]])
+    out = {}
+    for name, field in CNN_POINT_AUGS.items():
+        aug = dataclasses.replace(cfg.cnn_aug, **{**off, field: 1.0})
+        y, n = augment.augment_cnn_points(x.clone(), lengths, aug, torch.Generator().manual_seed(seed))
+        out[name] = (y[0, :int(n[0])].numpy(), int(n[0]))
+    return out

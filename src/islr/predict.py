@@ -1,0 +1,138 @@
+"""``python -m islr predict FILE...``: top-5 signs per file with the Kaggle-contract TFLite model.
+
+Inputs: asl-signs parquet files (:func:`islr.io.read_landmarks`), MediaPipe Holistic ``.pose`` files
+(:func:`islr.io.read_pose`) and videos (landmarks extracted with MediaPipe Holistic in the extraction environment,
+:mod:`islr.extract`). The model is any TFLite file with the competition signature (``serving_default``: ``inputs``
+[N, 543, 3] float32 → ``outputs`` [250]); by default the one the notebook chain wrote to
+``outputs/submission/model.tflite``. A file that cannot be read gets an error line naming it; the others are still
+predicted, and the exit status is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from islr import paths
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+
+
+def default_model() -> Path:
+    """The ensemble TFLite model written by notebook 06."""
+    return paths.outputs_dir() / "submission" / "model.tflite"
+
+
+class TFLiteSignModel:
+    """A Kaggle-contract TFLite model, called exactly like the competition harness did.
+
+    Args:
+        model_path: the .tflite file.
+        threads: interpreter threads.
+    """
+
+    def __init__(self, model_path: str | Path, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(model_path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no TFLite model at {self.path} (run the notebook chain, or pass --model)")
+        self.runner = Interpreter(str(self.path), num_threads=threads).get_signature_runner("serving_default")
+
+    def __call__(self, landmarks: np.ndarray) -> np.ndarray:
+        """(T, 543, 3) float32 with NaNs → (250,) scores (raw ensemble logits)."""
+        return np.asarray(self.runner(inputs=np.asarray(landmarks, np.float32))["outputs"]).reshape(-1)
+
+
+def read_any(path: str | Path) -> np.ndarray:
+    """Landmarks (T, 543, 3) of a parquet, ``.pose`` or video file (by suffix)."""
+    from islr import io
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return io.read_landmarks(path)
+    if suffix == ".pose":
+        return io.read_pose(path)
+    if suffix in VIDEO_SUFFIXES:
+        from islr.extract import extract_video
+
+        return extract_video(path)
+    raise ValueError(f"{path}: unsupported file type {suffix!r} (parquet, .pose or a video: "
+                     f"{', '.join(sorted(VIDEO_SUFFIXES))})")
+
+
+@dataclass
+class Prediction:
+    """Top-k signs of one file, or the error that stopped it."""
+
+    path: str
+    frames: int = 0
+    top: list[tuple[str, float]] | None = None
+    error: str | None = None
+
+
+def top_k(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` best signs with their softmax probability (scores are logits)."""
+    p = np.exp(scores - scores.max())
+    p /= p.sum()
+    order = np.argsort(-p)[:k]
+    return [(sign_names[i], float(p[i])) for i in order]
+
+
+def predict_files(files, model, sign_names: list[str], k: int = 5) -> list[Prediction]:
+    """Predict every file; unreadable files get ``error`` set and do not stop the others."""
+    out = []
+    for f in files:
+        try:
+            x = read_any(f)
+            out.append(Prediction(str(f), len(x), top_k(model(x), sign_names, k)))
+        except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
+            out.append(Prediction(str(f), error=f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def sign_names() -> list[str]:
+    """The 250 signs in label order."""
+    mapping = json.loads(paths.SIGN_MAP_JSON.read_text())
+    return [s for s, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+
+
+def format_table(preds: list[Prediction]) -> str:
+    """A plain-text table: file, frames, then the top signs with probabilities."""
+    lines = []
+    for p in preds:
+        if p.error:
+            lines.append(f"{p.path}: ERROR {p.error}")
+            continue
+        tops = "  ".join(f"{s} {v:.3f}" for s, v in p.top)
+        lines.append(f"{p.path} ({p.frames} frames): {tops}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="islr predict", description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="+", help="parquet, .pose or video files")
+    ap.add_argument("--model", default="", help=f"TFLite model (default: {default_model()})")
+    ap.add_argument("--top", type=int, default=5, help="how many signs per file")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    try:
+        model = TFLiteSignModel(args.model or default_model(), args.threads)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"islr predict: {exc}", file=sys.stderr)
+        return 2
+    preds = predict_files(args.files, model, sign_names(), args.top)
+    if args.json:
+        for p in preds:
+            print(json.dumps({"file": p.path, "frames": p.frames, "error": p.error,
+                              "top": [{"sign": s, "p": v} for s, v in (p.top or [])]}))
+    else:
+        print(format_table(preds))
+    return 1 if any(p.error for p in preds) else 0

@@ -1,0 +1,231 @@
+"""Train one model family on one fold of a prepared dataset: the function behind notebooks 02, 03 and 04.
+
+One table (:data:`FAMILIES`) says, per family, which config blocks, points and pipeline it uses, so the CNN,
+BERT and DeBERTa runs (and the distillation students) share a single code path into :func:`islr.train.loop.fit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from islr import paths
+from islr.config import Config
+from islr.data import SequenceDataset, collate_sequences
+from islr.models import create_model
+from islr.pipeline import CNNPipeline, TransformerPipeline
+from islr.splits import fold_indices, make_folds
+from islr.train.loop import FitResult, fit, make_loader
+from islr.train.losses import build_loss
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one model family is built and fed."""
+
+    pipeline: type
+    train_block: str  # Config attribute with its TrainConfig
+    donors: bool  # the replace augmentation needs same-class donors
+
+
+FAMILIES = {
+    "cnn": Family(CNNPipeline, "cnn_train", donors=True),
+    "bert": Family(TransformerPipeline, "transformer_train", donors=False),
+    "deberta": Family(TransformerPipeline, "transformer_train", donors=False),
+}
+
+
+def build_model(cfg: Config, family: str, layers: int | None = None) -> torch.nn.Module:
+    """The model of ``family`` sized by ``cfg`` (``layers`` overrides the transformer depth, for students)."""
+    if family == "cnn":
+        c = cfg.cnn
+        return create_model(c.model, drop_rate=c.drop_rate, drop_path_rate=c.drop_path_rate,
+                            hypercolumn_blocks=c.hypercolumn_blocks, hypercolumn_weight=c.hypercolumn_weight,
+                            pretrained_path=c.pretrained_path, bn_momentum=c.bn_momentum)
+    t = cfg.transformer
+    return create_model(family, hidden=t.hidden, layers=layers or t.layers, heads=t.heads,
+                        intermediate=t.intermediate, dropout=t.dropout, max_len=t.max_len)
+
+
+def split(cfg: Config, prepared, kind: str | None = None, fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) sequence indices of ``fold`` under split ``kind`` (defaults from ``cfg.split``)."""
+    s = cfg.split
+    folds = make_folds(kind or s.kind, prepared.labels, prepared.participant_ids, s.n_folds, s.seed)
+    return fold_indices(folds, s.fold if fold is None else fold)
+
+
+def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = None, *, kind: str | None = None,
+               fold: int | None = None, indices: tuple[np.ndarray, np.ndarray] | None = None,
+               model: torch.nn.Module | None = None, teacher: torch.nn.Module | None = None,
+               progress: bool = True, on_epoch=None) -> tuple[torch.nn.Module, FitResult]:
+    """Train ``family`` on one fold (``fold = -1``: all data) and save checkpoints, metrics and OOF logits.
+
+    Args:
+        cfg: resolved run config; saved in every checkpoint.
+        prepared: :class:`islr.prepare.Prepared`.
+        family: "cnn" | "bert" | "deberta".
+        out_dir: run folder (default ``outputs/runs/<run_name>/<family>_<kind>_f<fold>``); resumes from it.
+        kind: split kind ("random" | "participant"; default ``cfg.split.kind``).
+        fold: fold number (default ``cfg.split.fold``).
+        indices: explicit (train, valid) sequence indices instead of a fold (``kind``/``fold`` then only name
+            the default run folder).
+        model: a ready model (e.g. a distillation student initialised from a teacher); default :func:`build_model`.
+        teacher: frozen teacher for knowledge distillation (``cfg.distill`` sets the KD loss).
+        progress: tqdm bars.
+        on_epoch: ``f(epoch, top1)`` after each epoch (Optuna pruning).
+
+    Returns:
+        (model with the best weights, :class:`FitResult`).
+    """
+    spec = FAMILIES[family]
+    tcfg = getattr(cfg, spec.train_block)
+    kind = kind or cfg.split.kind
+    fold = cfg.split.fold if fold is None else fold
+    out_dir = Path(out_dir or paths.run_dir(cfg.run_name) / f"{family}_{kind}_f{fold}")
+    train_idx, valid_idx = indices if indices is not None else split(cfg, prepared, kind, fold)
+    points = spec.pipeline.points
+    train_ds = SequenceDataset(prepared, train_idx, points, donors=spec.donors and cfg.cnn_aug.replace_prob > 0)
+    valid_ds = SequenceDataset(prepared, valid_idx, points)
+    # Never more per batch than the data has (tiny smoke/sample runs); drop_last would otherwise train on nothing.
+    bs = max(1, min(tcfg.batch_size, len(train_ds)))
+    train_loader = make_loader(train_ds, bs, train=True, seed=tcfg.seed, num_workers=tcfg.num_workers,
+                               collate_fn=collate_sequences, pin_memory=torch.cuda.is_available())
+    valid_loader = make_loader(valid_ds, tcfg.eval_batch_size, train=False, num_workers=tcfg.num_workers,
+                               collate_fn=collate_sequences)
+    model = model or build_model(cfg, family)
+    aux = cfg.cnn.hypercolumn_weight if family == "cnn" else 0.0
+    loss = build_loss(tcfg, aux_weight=aux, distill_cfg=cfg.distill if teacher is not None else None)
+    result = fit(model, train_loader, valid_loader, tcfg, out_dir, loss, teacher=teacher,
+                 batch_transform=spec.pipeline(cfg, train=True), eval_transform=spec.pipeline(cfg, train=False),
+                 run_config=cfg, valid_index=valid_idx, progress=progress, on_epoch=on_epoch)
+    return model, result
+
+
+# ------------------------------------------------------------------------------------------ tuning (issue: Optuna)
+#: Tuning search space (islr.train.tune.SPACES) → the family it trains: the transformer space tunes BERT.
+TUNED_FAMILY = {"cnn": "cnn", "transformer": "bert"}
+
+
+class TrainingObjective:
+    """Optuna objective: train fold 0 with a trial's overrides on top of ``cfg``; return the best valid top-1.
+
+    Each trial trains in its own run folder (``outputs/runs/<trial run name>``) and resumes from it when a killed
+    trial is retried; per-epoch accuracy goes to the pruner through ``report``.
+
+    Args:
+        cfg: base config (profile, data, everything the search does not touch).
+        space: "cnn" | "transformer" (the search space; see :data:`TUNED_FAMILY`).
+    """
+
+    def __init__(self, cfg: Config, space: str):
+        self.cfg = cfg
+        self.family = TUNED_FAMILY[space]
+        self._prepared = None
+
+    def __call__(self, overrides: dict, report, run_name: str) -> float:
+        from islr.data import load_dataset
+
+        cfg = self.cfg.override({**overrides, "run_name": run_name})
+        if self._prepared is None:
+            self._prepared = load_dataset(cfg)[0]
+        _, result = train_fold(cfg, self._prepared, self.family, out_dir=paths.run_dir(run_name), fold=0,
+                               progress=False, on_epoch=report)
+        return float(result.best_top1 or 0.0)
+
+
+def training_objective(space: str, profile: str, data_dir: str = "") -> TrainingObjective:
+    """Objective factory for ``python -m islr tune`` (registered in :data:`islr.train.tune.OBJECTIVES`)."""
+    from islr.config import get_config
+
+    return TrainingObjective(get_config(profile, {"data.data_dir": data_dir} if data_dir else {}), space)
+
+
+def tuned_config(cfg: Config, space: str, trials: int = 0, best_params: str = "", storage: str | None = None,
+                 figures_stage: str | None = None) -> Config:
+    """``cfg`` with tuned hyperparameters: from a best-params JSON file and/or a study of ``trials`` trials.
+
+    The notebooks call this with their ``TUNE_TRIALS`` / ``BEST_PARAMS`` parameters; with neither it returns
+    ``cfg`` unchanged. A study is named ``<space>_<run_name>`` and resumes if it exists (``storage``: SQLite under
+    outputs/tuning by default, or any SQLAlchemy URL shared with ``python -m islr tune`` workers).
+
+    Args:
+        cfg: base config.
+        space: "cnn" | "transformer".
+        trials: total finished trials the study should reach (0 = no tuning).
+        best_params: JSON file of overrides written by :func:`islr.train.tune.save_best` ("" = none).
+        storage: study storage URL (None = SQLite default).
+        figures_stage: save the study's plots under outputs/figures/<stage>/ (None = no plots).
+    """
+    import json
+
+    from islr.train import tune
+
+    if best_params:
+        cfg = cfg.override(json.loads(Path(best_params).read_text()))
+    if trials > 0:
+        name = f"{space}_{cfg.run_name}"
+        study = tune.run_study(name, TrainingObjective(cfg, space), trials, storage, model_family=space,
+                               scale_epochs=tune.profile_epoch_scale(space, cfg.profile))
+        tune.save_best(study, paths.run_dir(cfg.run_name) / f"{name}_best.json")
+        if figures_stage:
+            tune.plot_study(study, paths.figures_dir(figures_stage))
+        cfg = cfg.override(tune.best_overrides(study))
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------ real-sample check
+#: Per-profile settings of the small real-sample experiment (22 sequences: many short epochs, small batches).
+SAMPLE_EXPERIMENT = {
+    "smoke": {"epochs": 2, "batch_size": 8, "max_steps_per_epoch": 2},
+    "default": {"epochs": 60, "batch_size": 8, "lr": 1e-3, "max_steps_per_epoch": 0},
+    "full": {"epochs": 60, "batch_size": 8, "lr": 1e-3, "max_steps_per_epoch": 0},
+}
+
+
+def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thankyou"), family: str = "cnn",
+                          n_folds: int = 4, overrides: dict | None = None, progress: bool = False):
+    """Train on the bundled REAL sample's ``signs`` and score held-out participants (participant-grouped folds).
+
+    Every participant is held out once; accuracy is the argmax among the logits of ``signs`` only (a
+    ``len(signs)``-way decision), so it measures whether real signs separate across people, not the 250-way head.
+
+    Args:
+        cfg: base config (model size, augmentation); ``overrides`` are applied on top for this small-data run.
+        signs: the signs to separate (the sample has hello/thankyou from 11 participants).
+        family: model family.
+        n_folds: participant-grouped folds.
+        overrides: config overrides for this experiment (default: :data:`SAMPLE_EXPERIMENT` of the profile, applied
+            to the family's training block).
+        progress: tqdm bars.
+
+    Returns:
+        DataFrame, one row per held-out sequence: fold, participant_id, sign, predicted, correct.
+    """
+    import pandas as pd
+
+    from islr.data import load_dataset
+
+    if overrides is None:
+        block = FAMILIES[family].train_block
+        overrides = {f"{block}.{k}": v for k, v in SAMPLE_EXPERIMENT[cfg.profile].items()}
+    cfg = cfg.override({**overrides, "data.data_dir": str(paths.SAMPLE_DIR)})
+    prepared, _ = load_dataset(cfg)
+    sign_map = prepared.sign_map
+    keep = np.nonzero(np.isin(np.asarray(prepared.signs), signs))[0]
+    folds = make_folds("participant", np.asarray(prepared.labels)[keep], np.asarray(prepared.participant_ids)[keep],
+                       n_folds, cfg.split.seed)
+    cols = np.array([sign_map[s] for s in signs])
+    rows = []
+    for f in range(n_folds):
+        tr, va = keep[folds != f], keep[folds == f]
+        out = paths.run_dir(cfg.run_name) / f"sample_{family}_{'_'.join(signs)}_f{f}"
+        model, _ = train_fold(cfg, prepared, family, out_dir=out, indices=(tr, va), progress=progress)
+        logits = np.load(out / "oof_logits.npy")[:, cols]
+        pred = np.asarray(signs)[logits.argmax(1)]
+        truth = np.asarray(prepared.signs)[va]
+        rows += [{"fold": f, "participant_id": int(prepared.participant_ids[i]), "sign": t, "predicted": p,
+                  "correct": bool(t == p)} for i, t, p in zip(va, truth, pred)]
+    return pd.DataFrame(rows)

@@ -1,0 +1,66 @@
+"""Batched input pipelines on real sample sequences (islr.pipeline)."""
+import numpy as np
+import pytest
+import torch
+
+from islr import landmarks
+from islr.config import get_config
+from islr.data import SequenceDataset, collate_sequences
+from islr.pipeline import CNN_POINT_AUGS, CNNPipeline, TransformerPipeline, cnn_augmentation_gallery
+from islr.preprocess.cnn import cnn_input_single
+from islr.preprocess.transformer import transformer_input_single
+from islr.prepare import load_prepared, prepare
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, sample_dir):
+    out = tmp_path_factory.mktemp("prep")
+    prepare(sample_dir, out, num_workers=1, show_progress=False)
+    return load_prepared(out)
+
+
+def _batch(prepared, points, donors=False, n=6):
+    ds = SequenceDataset(prepared, np.arange(n), points, donors=donors)
+    return collate_sequences([ds[i] for i in range(n)])
+
+
+def test_cnn_eval_equals_single_sample_preprocessing(prepared):
+    cfg = get_config("smoke")
+    batch = _batch(prepared, CNNPipeline.points)
+    out = CNNPipeline(cfg, train=False)(batch)["x"]
+    for b in range(len(out)):
+        ref = cnn_input_single(prepared.sequence(int(batch["index"][b]))[:, landmarks.CNN_POINTS])
+        torch.testing.assert_close(out[b], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_transformer_eval_equals_single_sample_preprocessing(prepared):
+    cfg = get_config("smoke")
+    batch = _batch(prepared, TransformerPipeline.points)
+    out = TransformerPipeline(cfg, train=False)(batch)["x"]
+    for b in range(len(out["x"])):
+        feats, mask = transformer_input_single(prepared.sequence(int(batch["index"][b]))[:, landmarks.TRANSFORMER_POINTS])
+        torch.testing.assert_close(out["x"][b], feats, atol=1e-5, rtol=1e-4)
+        assert torch.equal(out["mask"][b], mask)
+
+
+def test_cnn_training_pipeline_is_seeded_finite_and_soft_labelled(prepared):
+    cfg = get_config("default", {"cnn_aug.mixup_prob": 0.5, "cnn_aug.replace_prob": 0.9})
+    batch = _batch(prepared, CNNPipeline.points, donors=True)
+    run = [CNNPipeline(cfg, train=True)(batch, torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(run[0]["x"], run[1]["x"]) and torch.equal(run[0]["target"], run[1]["target"])
+    x, target = run[0]["x"], run[0]["target"]
+    assert x.shape == (6, 3, 160, 80) and torch.isfinite(x).all()
+    torch.testing.assert_close(target.sum(1), torch.ones(6))
+    other = CNNPipeline(cfg, train=True)(batch, torch.Generator().manual_seed(8))["x"]
+    assert not torch.equal(x, other)
+
+
+def test_augmentation_gallery_applies_each_alone(prepared):
+    seq = prepared.sequence(int(np.argmax(prepared.lengths)), points=landmarks.CNN_AUG_POINTS)  # T > 10
+    gallery = cnn_augmentation_gallery(get_config("default"), seq, seed=1)
+    assert list(gallery) == list(CNN_POINT_AUGS)
+    for name, (aug, n) in gallery.items():
+        assert aug.shape[1:] == seq.shape[1:] and len(aug) == n
+        if name != "temporal interpolation":
+            assert n == len(seq)
+        assert not np.array_equal(np.nan_to_num(aug[:len(seq)]), np.nan_to_num(seq[:len(aug)])), name
