@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -55,6 +56,29 @@ def test_eda_figures_and_config(chain):
     assert {"signs_participants", "lengths", "missing_parts", "skeleton_frame", "frame_strip"} <= figs
     cfg = json.loads((chain / "runs" / "smoke" / "config_00_eda.json").read_text())
     assert cfg["profile"] == "smoke"
+
+
+def test_later_stages_wrote_their_outputs(chain):
+    figs = {p.relative_to(chain / "figures").as_posix() for p in (chain / "figures").rglob("*.png")}
+    for stage in ("01_preprocessing", "02_train_cnn", "03_train_transformers", "04_distill",
+                  "06_ensemble_submission", "07_video_demo"):
+        assert any(f.startswith(stage) for f in figs), f"{stage} saved no figure"
+    run = chain / "runs" / "smoke"
+    for family in ("cnn", "bert", "deberta"):
+        for kind in ("random", "participant"):
+            assert (run / f"{family}_{kind}_f0" / "oof_logits.npy").exists()
+        assert (run / "export" / f"{family}.tflite").exists() and (run / "export" / f"{family}.onnx").exists()
+    with zipfile.ZipFile(chain / "submission" / "submission.zip") as zf:
+        assert zf.namelist() == ["model.tflite"]
+
+
+def test_predict_cli_uses_the_chain_model(chain, sample_files):
+    env = {**os.environ, "ISLR_OUTPUTS": str(chain)}
+    proc = subprocess.run([sys.executable, "-m", "islr", "predict", str(sample_files[0]), "tests/fixtures/example.pose",
+                           "--json"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 2 and all(len(r["top"]) == 5 and r["error"] is None for r in rows)
 
 
 def test_run_all_rejects_bad_options():

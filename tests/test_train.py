@@ -4,6 +4,7 @@ metrics, OOF logits, distillation, DDP on CPU)."""
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -447,9 +448,17 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     script.write_text(textwrap.dedent(DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out),
                                                         weights=str(weights))))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--standalone", str(script)], env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Own process group: on a timeout, kill the launcher AND its workers (killing torchrun alone orphans them).
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                             str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
     rows = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [0, 1]  # rank 0 only: no duplicated rows
     assert sorted(p.name for p in out.glob("metrics*")) == ["metrics.csv", "metrics.jsonl"]

@@ -58,7 +58,9 @@ PYTHON_ENV_VAR = "ISLR_EXTRACT_PYTHON"
 _FRAME_HEADER = struct.Struct("<III")
 _REPLY_BYTES = N_LANDMARKS * 3 * 4  # one (543, 3) float32 frame
 # Quiet MediaPipe's C++ logging (glog/absl) and TFLite's banner in the worker; errors still reach stderr.
-_WORKER_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+#: Environment of the worker. MPLBACKEND: mediapipe imports matplotlib, and a backend inherited from a Jupyter kernel
+#: (``module://matplotlib_inline...``) does not exist in the extraction environment.
+_WORKER_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,34 @@ def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thank
         rows += [{"fold": f, "participant_id": int(prepared.participant_ids[i]), "sign": t, "predicted": p,
                   "correct": bool(t == p)} for i, t, p in zip(va, truth, pred)]
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------ reloading runs
+def run_folder(cfg: Config, family: str, kind: str = "random", fold: int = 0) -> Path:
+    """The default run folder of :func:`train_fold` for (family, split kind, fold)."""
+    return paths.run_dir(cfg.run_name) / f"{family}_{kind}_f{fold}"
+
+
+def load_trained(cfg: Config, family: str, run_dir: str | Path | None = None, kind: str = "random", fold: int = 0
+                 ) -> torch.nn.Module:
+    """The best checkpoint of a finished run as an eval-mode model (built from the config stored in the checkpoint).
+
+    Raises:
+        FileNotFoundError: no ``best.pt`` in the run folder (train it first: notebooks 02/03).
+    """
+    from islr.config import Config as _Config
+
+    path = Path(run_dir or run_folder(cfg, family, kind, fold)) / "best.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no trained {family} at {path}; run notebook 02/03 (or train_fold) first")
+    ckpt = torch.load(path, weights_only=True, map_location="cpu")
+    run_cfg = _Config().override(ckpt["config"]["run"]) if ckpt.get("config", {}).get("run") else cfg
+    layers = _state_layers(ckpt["model"]) if family != "cnn" else None
+    model = build_model(run_cfg, family, layers=layers)
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+def _state_layers(state: dict) -> int:
+    """Encoder depth of a transformer state dict (distilled students have fewer layers than the config says)."""
+    return 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.layer."))

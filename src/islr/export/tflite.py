@@ -1,0 +1,224 @@
+"""TFLite models with the Kaggle signature: raw landmarks in, 250 logits out (METHOD_FACTS §7 "tf.Module").
+
+Signature (the competition harness): ``serving_default``, input ``inputs`` float32 [None, 543, 3] (one sequence,
+NaN = missing), output ``outputs`` float32 [250]. The graph is TF preprocessing (:mod:`islr.export.tf_preprocess`,
+computed once per input kind and shared by the models that need it) → Keras models
+(:mod:`islr.export.keras_models`, weights from torch via :mod:`islr.export.transfer`) → the weighted sum of their
+raw logits (the reference's ensemble is ``0.58·CNN + 0.42·(0.85·BERT + 0.15·DeBERTa)``: weights {cnn: 0.58,
+bert: 0.357, deberta: 0.063}).
+
+**Conversion.** A ``tf.Module`` that merely holds a Keras 3 model can convert with variable ops left in and then
+return garbage without an error on this stack. We therefore trace the serving function to a concrete function,
+freeze every variable into a constant (``convert_variables_to_constants_v2``) and convert that frozen function;
+:func:`islr.export.checks.parity` then compares every converted model with its torch source on real inputs.
+fp16 weights (``optimizations`` + ``supported_types=[tf.float16]``) are an option, off by default as in the
+reference.
+
+Run it as the harness does: ``Interpreter(path).get_signature_runner("serving_default")(inputs=x)["outputs"]``
+(:func:`run_tflite`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from torch import nn
+
+from islr.export import tf_preprocess
+from islr.export.transfer import model_kind, to_keras
+
+# The SavedModel round trip of :func:`convert` logs "Assets written" and a custom-gradient warning per call; both
+# are expected (inference needs no gradients) and only bury the notebook's output.
+tf.get_logger().setLevel("ERROR")
+
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "inputs"
+OUTPUT_NAME = "outputs"
+N_LANDMARKS = 543
+
+#: Input kind → TF preprocessing of one raw (T, 543, 3) sequence.
+PREPROCESSORS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "cnn": tf_preprocess.cnn_input, "transformer": tf_preprocess.transformer_input}
+
+#: The reference's submitted ensemble (METHOD_FACTS §0, §7) as weights on raw logits.
+REFERENCE_WEIGHTS = {"cnn": 0.58, "bert": 0.42 * 0.85, "deberta": 0.42 * 0.15}
+
+
+class ServingModule(tf.Module):
+    """Preprocessing once per input kind + weighted sum of Keras models' logits, with the Kaggle signature.
+
+    Args:
+        keras_models: name → Keras model ((1,160,80,3) image or (1,T,972) features → (1, C) logits).
+        kinds: name → "cnn" or "transformer" (which input the model reads).
+        weights: name → weight on that model's raw logits.
+        preprocessors: kind → (T, 543, 3) tensor → model input; None = :data:`PREPROCESSORS`. (Only the benchmark
+            swaps in a reference-style CNN preprocessing as its timing baseline.)
+    """
+
+    def __init__(self, keras_models: Mapping[str, keras.Model], kinds: Mapping[str, str],
+                 weights: Mapping[str, float], preprocessors: Mapping[str, Callable] | None = None) -> None:
+        super().__init__()
+        if set(keras_models) != set(weights) or set(keras_models) != set(kinds):
+            raise ValueError(f"models {sorted(keras_models)}, kinds {sorted(kinds)} and weights {sorted(weights)} "
+                             "must name the same models")
+        self.keras_models = dict(keras_models)
+        self.kinds = dict(kinds)
+        self.weights = {k: float(v) for k, v in weights.items()}
+        self.preprocessors = dict(preprocessors if preprocessors is not None else PREPROCESSORS)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, N_LANDMARKS, 3], tf.float32, name=INPUT_NAME)])
+    def serve(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        """(T, 543, 3) raw landmarks → {"outputs": (C,) weighted logits}."""
+        # Once per input kind, shared by the models of that kind: (1, 160, 80, 3) image, (1, n ≤ 96, 972) features.
+        model_inputs = {kind: self.preprocessors[kind](inputs) for kind in set(self.kinds.values())}
+        total = None
+        for name, model in self.keras_models.items():
+            logits = model(model_inputs[self.kinds[name]], training=False)[0] * self.weights[name]  # (C,)
+            total = logits if total is None else total + logits
+        return {OUTPUT_NAME: total}
+
+
+def convert(module: ServingModule, fp16: bool = False) -> bytes:
+    """Freeze the module's serving function and convert it to a TFLite flatbuffer.
+
+    Args:
+        module: The serving module.
+        fp16: Store weights as float16 (computation stays float32 on CPU).
+
+    Returns:
+        The .tflite bytes with the ``serving_default`` signature.
+    """
+    spec = tf.TensorSpec([None, N_LANDMARKS, 3], tf.float32, name=INPUT_NAME)
+    return convert_concrete(module.serve.get_concrete_function(), spec, fp16)
+
+
+def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False) -> bytes:
+    """TFLite bytes of a one-input concrete function returning ``{"outputs": tensor}``.
+
+    Args:
+        concrete: ``tf.function(...).get_concrete_function()``; may read Keras 3 variables.
+        input_spec: Its input spec; its name becomes the signature's input name.
+        fp16: float16 weights.
+    """
+    # Freeze: every variable read becomes a constant. A tf.Module does not track Keras 3 variables (its
+    # `variables` is empty), so converting the live function (by concrete function or SavedModel) dropped the
+    # weights here and returned NaN with no error.
+    frozen = convert_variables_to_constants_v2(concrete)
+    # The frozen function has lost the structured signature: re-wrap it and go through a SavedModel so that the
+    # flatbuffer carries the `serving_default` signature with the Kaggle names.
+    wrapper = _FrozenServing(frozen, input_spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Keras' SiLU carries a custom gradient whose captures cannot be saved; inference needs no gradients.
+        tf.saved_model.save(wrapper, tmp, signatures={SIGNATURE_KEY: wrapper.serve.get_concrete_function()},
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[SIGNATURE_KEY])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # fail loudly on a non-builtin op
+        if fp16:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def keras_to_tflite(keras_model: keras.Model, fp16: bool = False) -> bytes:
+    """TFLite bytes of a fixed-shape Keras model alone (signature input ``inputs``, output ``outputs``)."""
+    spec = tf.TensorSpec(keras_model.inputs[0].shape, tf.float32, name=INPUT_NAME)
+    fn = tf.function(lambda x: {OUTPUT_NAME: keras_model(x, training=False)}, input_signature=[spec])
+    return convert_concrete(fn.get_concrete_function(), spec, fp16)
+
+class _FrozenServing(tf.Module):
+    """A signature around a frozen (variable-free) graph, imported as a GraphDef so that it can be saved."""
+
+    def __init__(self, frozen, input_spec: tf.TensorSpec) -> None:
+        super().__init__()
+        self._graph_def = frozen.graph.as_graph_def()
+        self._input_name = frozen.inputs[0].name
+        self._output_name = frozen.outputs[0].name
+        self.serve = tf.function(self._serve, input_signature=[input_spec])
+
+    def _serve(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        (out,) = tf.graph_util.import_graph_def(self._graph_def, input_map={self._input_name: inputs},
+                                                return_elements=[self._output_name], name="frozen")
+        return {OUTPUT_NAME: out}
+
+def keras_ensemble(models: Mapping[str, nn.Module], depthwise: str | None = None
+                   ) -> tuple[dict[str, keras.Model], dict[str, str]]:
+    """Keras ports (weights transferred) and input kinds of torch models.
+
+    Args:
+        models: name → torch model (its train/eval mode does not matter: only structure and weights are read).
+        depthwise: CNN depthwise implementation (None = default).
+
+    Returns:
+        ``(keras_models, kinds)``.
+    """
+    keras_models = {name: to_keras(model, depthwise) for name, model in models.items()}
+    kinds = {name: model_kind(model) for name, model in models.items()}
+    return keras_models, kinds
+
+
+def build_ensemble_tflite(models: Mapping[str, nn.Module], weights: Mapping[str, float] | None = None,
+                          fp16: bool = False, depthwise: str | None = None) -> bytes:
+    """One TFLite model computing each preprocessing once and the weighted sum of the models' raw logits.
+
+    Args:
+        models: name → torch model (HypercolumnEfficientNet and/or FrameTransformer).
+        weights: name → weight (None = 1 for a single model; required for several).
+        fp16: float16 weights.
+        depthwise: CNN depthwise implementation ("shift_add" / "keras"; None = default).
+
+    Returns:
+        The .tflite bytes (signature ``serving_default``: ``inputs`` [None, 543, 3] → ``outputs`` [C]).
+    """
+    if weights is None:
+        if len(models) != 1:
+            raise ValueError("weights are required for an ensemble of several models")
+        weights = {name: 1.0 for name in models}
+    keras_models, kinds = keras_ensemble(models, depthwise)
+    return convert(ServingModule(keras_models, kinds, weights), fp16=fp16)
+
+
+def build_tflite(model: nn.Module, fp16: bool = False, depthwise: str | None = None) -> bytes:
+    """TFLite bytes of one torch model with its own preprocessing (see :func:`build_ensemble_tflite`)."""
+    return build_ensemble_tflite({"model": model}, None, fp16=fp16, depthwise=depthwise)
+
+
+def save_tflite(data: bytes, path: str | Path) -> Path:
+    """Write TFLite bytes to ``path`` (parents created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def interpreter(model: str | Path | bytes, num_threads: int | None = None, xnnpack: bool = True):
+    """A LiteRT ``Interpreter`` for a .tflite path or bytes.
+
+    Args:
+        model: Path or flatbuffer bytes.
+        num_threads: CPU threads (None = the interpreter default).
+        xnnpack: False disables the default XNNPACK delegate (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kwargs = {"num_threads": num_threads} if num_threads is not None else {}
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if isinstance(model, (bytes, bytearray)):
+        return Interpreter(model_content=bytes(model), **kwargs)
+    return Interpreter(model_path=str(model), **kwargs)
+
+
+def run_tflite(runner, x: np.ndarray) -> np.ndarray:
+    """Logits of one (T, 543, 3) sequence through a signature runner (the Kaggle harness call)."""
+    return runner(**{INPUT_NAME: np.asarray(x, dtype=np.float32)})[OUTPUT_NAME]
+
+
+def signature_runner(model: str | Path | bytes, num_threads: int | None = None, xnnpack: bool = True):
+    """``interpreter(...).get_signature_runner("serving_default")``, with no explicit ``allocate_tensors``."""
+    return interpreter(model, num_threads, xnnpack).get_signature_runner(SIGNATURE_KEY)

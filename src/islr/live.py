@@ -1,0 +1,200 @@
+"""``python -m islr live``: recognise signs as frames arrive, from a camera or a video replayed as one.
+
+Frames are captured with OpenCV (main environment), turned into landmarks one at a time by MediaPipe Holistic in
+the extraction environment (:class:`islr.extract.LiveExtractor`, a long-lived worker), and a sliding window of the
+most recent ``window`` frames is scored by the Kaggle-contract TFLite model every ``every`` frames. The top-5 signs
+are printed when they change and drawn over the picture with the landmarks; ``--out FILE.mp4`` writes that
+annotated video, ``--show`` opens a window where OpenCV has a GUI (the pinned headless build has none).
+
+Pass frames unmirrored (not a "selfie" view): the asl-signs landmarks were made on non-mirrored images
+(see :mod:`islr.extract`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from islr import landmarks as L
+
+
+@dataclass
+class LiveUpdate:
+    """One scoring of the window: at which frame, how many frames it held, the top signs."""
+
+    frame: int
+    window_frames: int
+    top: list[tuple[str, float]]
+
+
+class SlidingWindowRecognizer:
+    """Keeps the last ``window`` frames of landmarks and scores them every ``every`` frames.
+
+    Args:
+        model: callable (T, 543, 3) → (250,) logits (e.g. :class:`islr.predict.TFLiteSignModel`).
+        sign_names: the 250 signs in label order.
+        window: frames kept (the asl-signs median is 18 frames, the CNN resizes to 160; 48 ≈ 1.6 s at 30 fps).
+        every: score every this many frames.
+        min_hand_frames: do not score a window in which fewer frames show a hand (nothing is being signed).
+        k: how many signs to report.
+    """
+
+    def __init__(self, model: Callable[[np.ndarray], np.ndarray], sign_names: list[str], window: int = 48,
+                 every: int = 4, min_hand_frames: int = 3, k: int = 5):
+        self.model, self.names = model, sign_names
+        self.buffer: deque[np.ndarray] = deque(maxlen=window)
+        self.every, self.min_hand_frames, self.k = every, min_hand_frames, k
+        self.count = 0
+
+    def push(self, frame_landmarks: np.ndarray) -> LiveUpdate | None:
+        """Add one frame's (543, 3) landmarks; return an update when the window was scored."""
+        from islr.predict import top_k
+
+        self.buffer.append(np.asarray(frame_landmarks, np.float32))
+        self.count += 1
+        if self.count % self.every:
+            return None
+        window = np.stack(self.buffer)  # (T, 543, 3)
+        hands = ~np.isnan(window[:, np.r_[L.LEFT_HAND, L.RIGHT_HAND], 0]).all(1)
+        if hands.sum() < self.min_hand_frames:
+            return None
+        return LiveUpdate(self.count - 1, len(window), top_k(self.model(window), self.names, self.k))
+
+
+def frames_from(source: str | int) -> Iterator[np.ndarray]:
+    """BGR frames of a camera index or a video file, until it ends.
+
+    Raises:
+        OSError: the camera or file cannot be opened.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        raise OSError(f"cannot open {'camera' if isinstance(source, int) else 'video'} {source!r}")
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
+    """The frame with the landmarks (hands, pose, lips) and the latest top-5 drawn on it."""
+    import cv2
+
+    from islr.viz import HAND_EDGES, POSE_EDGES
+
+    out = frame.copy()
+    h, w = out.shape[:2]
+
+    def px(i: int):
+        x, y = lm[i, 0], lm[i, 1]
+        return None if np.isnan(x) or np.isnan(y) else (int(x * w), int(y * h))
+
+    edges = [(L.pose_id(a), L.pose_id(b), (0, 160, 0)) for a, b in POSE_EDGES]
+    for base, colour in ((L.PART_OFFSET["left_hand"], (200, 120, 0)), (L.PART_OFFSET["right_hand"], (0, 140, 255))):
+        edges += [(base + a, base + b, colour) for a, b in HAND_EDGES]
+    for a, b, colour in edges:
+        p, q = px(a), px(b)
+        if p and q:
+            cv2.line(out, p, q, colour, 2)
+    for i in L.LIP:
+        if (p := px(int(i))) is not None:
+            cv2.circle(out, p, 1, (0, 0, 220), -1)
+    if update is not None:
+        for r, (sign, prob) in enumerate(update.top):
+            cv2.putText(out, f"{sign} {prob:.2f}", (8, 22 + 20 * r), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                        (255, 255, 255) if r else (0, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
+def run(source: str | int, model, sign_names: list[str], window: int = 48, every: int = 4, out: str | None = None,
+        show: bool = False, on_update: Callable[[LiveUpdate], None] | None = None) -> list[LiveUpdate]:
+    """The live loop: capture → landmarks → sliding-window recognition → overlay.
+
+    Args:
+        source: camera index or video path.
+        model: (T, 543, 3) → (250,) logits.
+        sign_names: the 250 signs in label order.
+        window: frames in the sliding window.
+        every: score every this many frames.
+        out: write the annotated video here (mp4), if given.
+        show: show a window (needs an OpenCV build with a GUI).
+        on_update: called with every update (printing, by default in :func:`main`).
+
+    Returns:
+        Every update, in order.
+    """
+    import cv2
+
+    from islr.extract import LiveExtractor
+
+    recognizer = SlidingWindowRecognizer(model, sign_names, window, every)
+    updates, writer, last = [], None, None
+    with LiveExtractor() as extractor:
+        for frame in frames_from(source):
+            lm = extractor.process(frame)
+            update = recognizer.push(lm)
+            if update is not None:
+                updates.append(update)
+                last = update
+                if on_update:
+                    on_update(update)
+            if out or show:
+                annotated = draw(frame, lm, last)
+                if out:
+                    if writer is None:
+                        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0,
+                                                 (frame.shape[1], frame.shape[0]))
+                    writer.write(annotated)
+                if show:
+                    cv2.imshow("islr live", annotated)
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+    if writer is not None:
+        writer.release()
+    return updates
+
+
+def main(argv: list[str]) -> int:
+    from islr.predict import TFLiteSignModel, default_model, sign_names
+
+    ap = argparse.ArgumentParser(prog="islr live", description=__doc__.split("\n\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--camera", type=int, help="camera index (e.g. 0)")
+    src.add_argument("--video", help="replay a video file as if it were a camera")
+    ap.add_argument("--model", default="", help=f"TFLite model (default: {default_model()})")
+    ap.add_argument("--window", type=int, default=48, help="frames in the sliding window")
+    ap.add_argument("--every", type=int, default=4, help="score every N frames")
+    ap.add_argument("--out", default=None, help="write the annotated video to this .mp4")
+    ap.add_argument("--show", action="store_true", help="show a window (OpenCV with a GUI)")
+    args = ap.parse_args(argv)
+    source = args.camera if args.camera is not None else args.video
+    if args.video and not Path(args.video).exists():
+        print(f"islr live: no video {args.video}", file=sys.stderr)
+        return 2
+    model = TFLiteSignModel(args.model or default_model())
+    start = time.perf_counter()
+
+    def report(u: LiveUpdate) -> None:
+        print(f"frame {u.frame:5d} ({u.window_frames:3d} in window): "
+              + "  ".join(f"{s} {p:.2f}" for s, p in u.top), flush=True)
+
+    try:
+        updates = run(source, model, sign_names(), args.window, args.every, args.out, args.show, report)
+    except OSError as exc:
+        print(f"islr live: {exc}", file=sys.stderr)
+        return 2
+    print(f"[live] {len(updates)} updates in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,86 @@
+"""`islr predict` and the live loop on real inputs, with a real (tiny, random-weight) 3-model ensemble TFLite."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from islr.models import create_model
+from islr.predict import TFLiteSignModel, predict_files, sign_names
+
+REPO_VIDEO = "data/videos/soup.mp4"
+
+
+@pytest.fixture(scope="module")
+def tflite_model(tmp_path_factory):
+    from islr.export.tflite import build_ensemble_tflite, save_tflite
+
+    torch.manual_seed(0)
+    models = {name: create_model(name).eval() for name in ("effnet_test", "bert_test", "deberta_test")}
+    models = dict(zip(("cnn", "bert", "deberta"), models.values()))
+    data = build_ensemble_tflite(models, {"cnn": 0.5, "bert": 0.3, "deberta": 0.2})
+    return save_tflite(data, tmp_path_factory.mktemp("model") / "model.tflite")
+
+
+def test_predict_parquet_and_pose_files(tflite_model, sample_files):
+    files = [*sample_files[:3], "tests/fixtures/example.pose", "tests/fixtures/hand_estimation_0ff215ef.pose"]
+    preds = predict_files(files, TFLiteSignModel(tflite_model), sign_names())
+    assert [p.error for p in preds] == [None] * 5
+    for p in preds:
+        assert len(p.top) == 5 and p.frames > 0
+        probs = [v for _, v in p.top]
+        assert probs == sorted(probs, reverse=True) and all(0 < v <= 1 for v in probs)
+        assert {s for s, _ in p.top} <= set(sign_names())
+
+
+def test_bad_file_is_named_and_the_others_still_predicted(tflite_model, sample_files, tmp_path):
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"garbage")
+    proc = subprocess.run([sys.executable, "-m", "islr", "predict", str(sample_files[0]), str(bad),
+                           "tests/fixtures/example.pose", "--json", "--model", str(tflite_model)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1  # one file failed
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["error"] is None for r in rows] == [True, False, True]
+    assert "broken.parquet" in rows[1]["error"]
+    assert len(rows[0]["top"]) == 5 and len(rows[2]["top"]) == 5
+
+
+def test_predict_without_model_says_so(tmp_path, sample_files):
+    proc = subprocess.run([sys.executable, "-m", "islr", "predict", str(sample_files[0]), "--model",
+                           str(tmp_path / "none.tflite")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no TFLite model" in proc.stderr
+
+
+def test_predict_video_extracts_then_predicts(tflite_model):
+    preds = predict_files([REPO_VIDEO], TFLiteSignModel(tflite_model), sign_names())
+    assert preds[0].error is None and preds[0].frames == 41 and len(preds[0].top) == 5
+
+
+def test_live_loop_on_a_video_gives_top5_updates(tflite_model, tmp_path):
+    from islr.live import run
+
+    out = tmp_path / "annotated.mp4"
+    model = TFLiteSignModel(tflite_model)
+    updates = run(REPO_VIDEO, model, sign_names(), window=16, every=4, out=str(out))
+    assert len(updates) >= 5 and all(len(u.top) == 5 for u in updates)
+    assert [u.frame for u in updates] == sorted(u.frame for u in updates)
+    assert out.stat().st_size > 10_000
+    # the last update scores exactly the last 16 frames the loop saw
+    assert updates[-1].window_frames == 16
+
+
+def test_sliding_window_skips_windows_without_hands():
+    from islr.live import SlidingWindowRecognizer
+
+    calls = []
+    rec = SlidingWindowRecognizer(lambda x: (calls.append(x.shape), np.zeros(250))[1], sign_names(), window=8,
+                                  every=2, min_hand_frames=3)
+    empty = np.full((543, 3), np.nan, np.float32)
+    assert all(rec.push(empty) is None for _ in range(6)) and not calls
+    hand = empty.copy()
+    hand[468:489] = 0.5
+    updates = [rec.push(hand) for _ in range(6)]
+    assert any(u is not None for u in updates) and calls[-1] == (8, 543, 3)
