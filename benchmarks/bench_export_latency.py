@@ -44,7 +44,7 @@ from islr.landmarks import CNN_POINTS  # noqa: E402
 from islr.models import create_model  # noqa: E402
 from islr.preprocess.cnn import STD_EPS, cnn_input_single  # noqa: E402
 
-REAL_DIRS = (Path("/work/shared/data/asl_signs_sample"), None)  # None = the bundled sample
+REAL_DIRS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample", None)  # None = the bundled sample
 
 
 def real_sequences() -> list[np.ndarray]:

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr import io, prepare
+from islr import io, paths, prepare
 from islr.landmarks import N_LANDMARKS, PART_OFFSET
 
-SAMPLE = Path("/work/shared/data/asl_signs_sample")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"  # beside the repo, if present
+SAMPLE = SHARED if SHARED.exists() else paths.SAMPLE_DIR
 FULL_SET_FILES = 94_477
 FULL_SET_MEAN_FRAMES = 38.0
 

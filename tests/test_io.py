@@ -13,7 +13,7 @@ import pytest
 from islr import io
 from islr.landmarks import N_LANDMARKS, PARTS
 
-SHARED_SAMPLE = Path("/work/shared/data/asl_signs_sample")
+SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"  # beside the repo
 
 
 def _all_real_files(sample_files) -> list[Path]:

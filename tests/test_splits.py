@@ -8,7 +8,7 @@ import pytest
 
 from islr.splits import fold_indices, make_folds, participant_folds, random_folds
 
-REAL_TRAIN_CSV = Path("/work/shared/data/asl_signs_meta/train_full.csv")
+REAL_TRAIN_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_meta" / "train_full.csv"
 
 
 def _toy_labels(n_classes=10, per_class=40, seed=0):
