@@ -44,7 +44,8 @@ from islr.landmarks import CNN_POINTS  # noqa: E402
 from islr.models import create_model  # noqa: E402
 from islr.preprocess.cnn import STD_EPS, cnn_input_single  # noqa: E402
 
-REAL_DIRS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample", None)  # None = the bundled sample
+# The real sample beside the repo (if present) and the bundled one (None).
+REAL_DIRS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample", None)
 
 
 def real_sequences() -> list[np.ndarray]:

@@ -15,7 +15,6 @@ Usage: ``python benchmarks/bench_prepare.py [--replicate 10] [--repeats 3]``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time

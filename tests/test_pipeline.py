@@ -38,7 +38,8 @@ def test_transformer_eval_equals_single_sample_preprocessing(prepared):
     batch = _batch(prepared, TransformerPipeline.points)
     out = TransformerPipeline(cfg, train=False)(batch)["x"]
     for b in range(len(out["x"])):
-        feats, mask = transformer_input_single(prepared.sequence(int(batch["index"][b]))[:, landmarks.TRANSFORMER_POINTS])
+        raw = prepared.sequence(int(batch["index"][b]))
+        feats, mask = transformer_input_single(raw[:, landmarks.TRANSFORMER_POINTS])
         torch.testing.assert_close(out["x"][b], feats, atol=1e-5, rtol=1e-4)
         assert torch.equal(out["mask"][b], mask)
 

@@ -6,7 +6,6 @@ $ISLR_TEST_POSTGRES_URL, else one started here with scripts/postgres.sh (install
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal

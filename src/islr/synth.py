@@ -65,7 +65,7 @@ import pandas as pd
 from scipy.interpolate import CubicSpline
 
 from islr.io import SIGN_MAP_NAME, TRAIN_COLUMNS, read_landmarks, read_sign_map, read_train_index, write_landmarks
-from islr.landmarks import FINGER_ROUTES, LIP, N_LANDMARKS, PART_SLICE, pose_id
+from islr.landmarks import FINGER_ROUTES, N_LANDMARKS, PART_SLICE
 from islr.paths import SAMPLE_DIR, SIGN_MAP_JSON, TRAIN_STATS_CSV
 
 #: Synthetic sequence ids start here (real asl-signs ids are < 2**32).
