@@ -23,7 +23,8 @@ from islr.export.onnx import export_onnx
 from islr.export.tflite import build_ensemble_tflite, build_tflite, run_tflite, save_tflite, signature_runner
 from islr.train.run import load_trained, run_folder
 
-FAMILIES = ("cnn", "bert", "deberta")
+#: The ensemble members, in the order of the reference's formula (METHOD_FACTS §7).
+MEMBERS = ("cnn", "bert", "deberta")
 SIZE_BUDGET_MB = 40.0
 
 
@@ -39,7 +40,7 @@ def submission_dir() -> Path:
 
 def trained_models(cfg: Config, kind: str = "random", fold: int = 0) -> dict:
     """The best checkpoints of the fold's CNN, BERT and DeBERTa runs, in eval mode."""
-    return {f: load_trained(cfg, f, kind=kind, fold=fold) for f in FAMILIES}
+    return {f: load_trained(cfg, f, kind=kind, fold=fold) for f in MEMBERS}
 
 
 def export_trained(cfg: Config, models: dict) -> dict[str, dict[str, Path]]:
@@ -71,11 +72,11 @@ def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: in
     Returns:
         (weights, {"logits": acc, "probabilities": acc}, table of top-1 per model and the ensemble).
     """
-    logits, index = aligned_oof({f: run_folder(cfg, f, kind, fold) for f in FAMILIES})
+    logits, index = aligned_oof({f: run_folder(cfg, f, kind, fold) for f in MEMBERS})
     y = np.asarray(labels)[index]
     weights = grid_search(logits["cnn"], logits["bert"], logits["deberta"], y)
     comparison = compare_logits_vs_probs(logits["cnn"], logits["bert"], logits["deberta"], y)
-    acc = {f: float((logits[f].argmax(1) == y).mean()) for f in FAMILIES}
+    acc = {f: float((logits[f].argmax(1) == y).mean()) for f in MEMBERS}
     acc["ensemble"] = weights.accuracy
     table = pd.DataFrame({"top1": acc}).T.assign(split=kind, n_valid=len(y))
     return weights, comparison, table
