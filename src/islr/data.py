@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from islr import paths
@@ -132,8 +133,6 @@ class SequenceDataset:
     """
 
     def __init__(self, prepared, indices, points, donors: bool = False):
-        import numpy as np
-
         self.prepared = prepared
         self.indices = np.asarray(indices, dtype=np.int64)
         self.points = np.asarray(points)
@@ -160,7 +159,6 @@ class SequenceDataset:
 
 def pad_sequences(seqs) -> tuple:
     """Stack (T_i, P, 3) arrays into a NaN-padded (B, T_max, P, 3) tensor + lengths (B,) (at least one frame)."""
-    import numpy as np
     import torch
 
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from islr import landmarks as L
+from islr.predict import top_k
 
 
 @dataclass
@@ -55,8 +56,6 @@ class SlidingWindowRecognizer:
 
     def push(self, frame_landmarks: np.ndarray) -> LiveUpdate | None:
         """Add one frame's (543, 3) landmarks; return an update when the window was scored."""
-        from islr.predict import top_k
-
         self.buffer.append(np.asarray(frame_landmarks, np.float32))
         self.count += 1
         if self.count % self.every:

@@ -244,13 +244,11 @@ def load_trained(cfg: Config, family: str, run_dir: str | Path | None = None, ki
     Raises:
         FileNotFoundError: no ``best.pt`` in the run folder (train it first: notebooks 02/03).
     """
-    from islr.config import Config as _Config
-
     path = Path(run_dir or run_folder(cfg, family, kind, fold)) / "best.pt"
     if not path.exists():
         raise FileNotFoundError(f"no trained {family} at {path}; run notebook 02/03 (or train_fold) first")
     ckpt = torch.load(path, weights_only=True, map_location="cpu")
-    run_cfg = _Config().override(ckpt["config"]["run"]) if ckpt.get("config", {}).get("run") else cfg
+    run_cfg = Config().override(ckpt["config"]["run"]) if ckpt.get("config", {}).get("run") else cfg
     layers = _state_layers(ckpt["model"]) if family != "cnn" else None
     model = build_model(run_cfg, family, layers=layers)
     model.load_state_dict(ckpt["model"])
