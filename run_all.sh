@@ -5,6 +5,7 @@
 #   ./run_all.sh --profile smoke          # the whole chain in a few minutes (what the tests run)
 #   ./run_all.sh --profile full --data /kaggle/input/asl-signs
 #   ./run_all.sh --from 02 --to 04        # a part of the chain (earlier stages' outputs must exist)
+#   ./run_all.sh --overrides '{"split.full_data_transformers": true}'   # config overrides (JSON) for every notebook
 #
 # Executed copies go to outputs/notebooks/ (or $ISLR_OUTPUTS/notebooks/), figures to outputs/figures/.
 # Set ISLR_PYTHON to use an existing interpreter instead of .venv (e.g. on Kaggle/Colab).
@@ -15,7 +16,8 @@ DATA=""
 FROM=00
 TO=99
 RUN_NAME=""
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+OVERRIDES=""
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -23,6 +25,7 @@ while [ $# -gt 0 ]; do
     --from) FROM="$2"; shift 2 ;;
     --to) TO="$2"; shift 2 ;;
     --run-name) RUN_NAME="$2"; shift 2 ;;
+    --overrides) OVERRIDES="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -36,6 +39,13 @@ PY="${ISLR_PYTHON:-$("$ROOT/scripts/setup.sh" | tail -n 1)}"
 OUTPUTS="${ISLR_OUTPUTS:-$ROOT/outputs}"
 mkdir -p "$OUTPUTS/notebooks"
 RUN_NAME="${RUN_NAME:-$PROFILE}"
+EXTRA=()
+if [ -n "$OVERRIDES" ]; then
+  # Checked here so that a typo fails before the first notebook, not inside it.
+  "$PY" -c 'import json, sys; from islr.config import get_config; get_config(sys.argv[1], json.loads(sys.argv[2]))' \
+    "$PROFILE" "$OVERRIDES" || { echo "run_all.sh: bad --overrides $OVERRIDES" >&2; exit 2; }
+  EXTRA=(-y "OVERRIDES: $OVERRIDES")
+fi
 export PYTHONUNBUFFERED=1
 
 for nb in "$ROOT"/notebooks/[0-9][0-9]_*.ipynb; do
@@ -46,7 +56,7 @@ for nb in "$ROOT"/notebooks/[0-9][0-9]_*.ipynb; do
   echo "=== $name (profile $PROFILE) -> $out"
   start=$(date +%s)
   if ! "$PY" -m papermill "$nb" "$out" -p PROFILE "$PROFILE" -p DATA_DIR "$DATA" -p RUN_NAME "$RUN_NAME" \
-       --cwd "$ROOT/notebooks" --no-progress-bar --log-level WARNING; then
+       "${EXTRA[@]}" --cwd "$ROOT/notebooks" --no-progress-bar --log-level WARNING; then
     echo "run_all.sh: FAILED at $name; the executed copy with the error is $out" >&2
     exit 1
   fi

@@ -11,6 +11,7 @@ import pytest
 from papermill.translators import PythonTranslator
 
 REPO = Path(__file__).resolve().parents[1]
+FULL_DATA_OVERRIDES = '{"split.full_data_transformers": true}'
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -18,8 +19,9 @@ NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb
 def chain(tmp_path_factory):
     out = tmp_path_factory.mktemp("outputs")
     env = {**os.environ, "ISLR_OUTPUTS": str(out), "ISLR_PYTHON": sys.executable}
-    proc = subprocess.run(["./run_all.sh", "--profile", "smoke"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=900)
+    # Full-data transformers on: the chain then also trains bert_all/deberta_all (03) and submits them (05, 06).
+    proc = subprocess.run(["./run_all.sh", "--profile", "smoke", "--overrides", FULL_DATA_OVERRIDES], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"chain failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return out
 
@@ -34,6 +36,7 @@ def test_every_notebook_executed(chain):
                   if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0]['ename']}"
         assert nb.metadata["papermill"]["parameters"]["PROFILE"] == "smoke"
+        assert nb.metadata["papermill"]["parameters"]["OVERRIDES"] == {"split.full_data_transformers": True}
 
 
 def test_notebooks_are_thin():
@@ -68,8 +71,30 @@ def test_later_stages_wrote_their_outputs(chain):
         for kind in ("random", "participant"):
             assert (run / f"{family}_{kind}_f0" / "oof_logits.npy").exists()
         assert (run / "export" / f"{family}.tflite").exists() and (run / "export" / f"{family}.onnx").exists()
+    for family in ("bert", "deberta"):  # full-data runs: a checkpoint, no validation logits
+        assert (run / f"{family}_all" / "best.pt").exists() and not (run / f"{family}_all" / "oof_logits.npy").exists()
+    saved = json.loads((run / "config_06_ensemble_submission.json").read_text())
+    assert saved["split"]["full_data_transformers"] is True
     with zipfile.ZipFile(chain / "submission" / "submission.zip") as zf:
         assert zf.namelist() == ["model.tflite"]
+
+
+def test_distill_notebook_kd_sweep(chain, tmp_path):
+    """Notebook 04's optional sweep, on the chain's runs: the teacher of notebook 03 is reused, a student per point."""
+    import papermill
+
+    env_outputs = os.environ.get("ISLR_OUTPUTS")
+    os.environ["ISLR_OUTPUTS"] = str(chain)
+    try:
+        papermill.execute_notebook(
+            str(REPO / "notebooks" / "04_distill.ipynb"), str(tmp_path / "04.ipynb"), cwd=str(REPO / "notebooks"),
+            parameters={"PROFILE": "smoke", "OVERRIDES": json.loads(FULL_DATA_OVERRIDES), "KD_SWEEP": True,
+                        "KD_TEMPERATURES": [2.0], "KD_WEIGHTS": [0.5]}, progress_bar=False)
+    finally:
+        os.environ.pop("ISLR_OUTPUTS") if env_outputs is None else os.environ.update(ISLR_OUTPUTS=env_outputs)
+    sweep = chain / "runs" / "smoke" / "kd_sweep_bert"
+    assert sorted(p.name for p in sweep.iterdir()) == ["student_T2_w0.5", "student_nokd"]  # teacher reused
+    assert (chain / "figures" / "04_distill" / "kd_sweep.png").exists()
 
 
 def test_predict_cli_uses_the_chain_model(chain, sample_files):
@@ -86,3 +111,7 @@ def test_run_all_rejects_bad_options():
     assert proc.returncode == 2 and "--profile must be" in proc.stderr
     proc = subprocess.run(["./run_all.sh", "--data", "/nonexistent"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "no train.csv" in proc.stderr
+    env = {**os.environ, "ISLR_PYTHON": sys.executable}
+    proc = subprocess.run(["./run_all.sh", "--overrides", '{"split.no_such_key": 1}'], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no_such_key" in proc.stderr and "bad --overrides" in proc.stderr

@@ -8,7 +8,8 @@ import torch
 from islr.config import get_config
 from islr.prepare import load_prepared, prepare
 from islr.train import distill
-from islr.train.run import held_out_participants, train_fold, tuned_config
+from islr.export import stage
+from islr.train.run import build_model, held_out_participants, run_folder, train_fold, tuned_config
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,54 @@ def test_tuned_config_applies_best_params_file(tmp_path):
     cfg = tuned_config(get_config("smoke"), "cnn", trials=0, best_params=str(path))
     assert cfg.cnn_aug.mixup_prob == 0.33 and cfg.cnn_train.lookahead_k == 3
     assert tuned_config(get_config("smoke"), "cnn") == get_config("smoke")
+
+
+@pytest.mark.parametrize("family", ["cnn", "bert"])
+def test_initial_weights_depend_on_the_seed_only(family):
+    cfg = get_config("smoke")
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    a = build_model(cfg, family).state_dict()
+    torch.rand(5)  # the global RNG has moved on: must not matter
+    b = build_model(cfg, family).state_dict()
+    c = build_model(cfg, family, seed=cfg.cnn_train.seed + 7).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point() and a[k].numel() > 1)
+    torch.manual_seed(0)
+    build_model(cfg, family)
+    assert torch.equal(torch.rand(1), before)  # the global RNG stream is left as it was
+
+
+def test_full_data_transformers_train_on_everything_and_go_into_the_submission(prepared):
+    cfg = get_config("smoke", {"split.n_folds": 4, "split.full_data_transformers": True})
+    assert get_config("full").split.full_data_transformers and not get_config("default").split.full_data_transformers
+    for family in ("cnn", "bert", "deberta"):
+        train_fold(cfg, prepared, family, fold=0, progress=False)
+    _, result = train_fold(cfg, prepared, "bert", fold=-1, progress=False)
+    assert result.out_dir == run_folder(cfg, "bert", fold=-1) and result.out_dir.name == "bert_all"
+    assert (result.out_dir / "best.pt").exists() and not (result.out_dir / "oof_logits.npy").exists()
+    with pytest.raises(FileNotFoundError, match="deberta_all"):
+        stage.trained_models(cfg)  # DeBERTa's full-data run is missing: named, not silently replaced by fold 0
+    train_fold(cfg, prepared, "deberta", fold=-1, progress=False)
+    models = stage.trained_models(cfg)
+    full_bert = torch.load(result.out_dir / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, full_bert[k]) for k, v in models["bert"].state_dict().items())
+    runs = stage.member_runs(cfg)
+    assert runs.loc["cnn", "run"].endswith("cnn_random_f0") and runs.loc["bert", "trained_on"] == "all sequences"
+    fold0 = stage.trained_models(cfg.override({"split.full_data_transformers": False}))
+    assert any(not torch.equal(v, full_bert[k]) for k, v in fold0["bert"].state_dict().items())
+
+
+def test_kd_sweep_one_teacher_then_a_student_per_grid_point(prepared, tmp_path):
+    cfg = get_config("smoke", {"split.n_folds": 4})
+    sweep = distill.kd_sweep(cfg, prepared, "bert", temperatures=(1.0, 4.0), weights=(0.5,),
+                             out_root=tmp_path / "sweep", progress=False)
+    assert list(sweep["run"]) == ["teacher", "no KD", "T=1 w=0.5", "T=4 w=0.5"]
+    assert sweep.loc[0, "agree_teacher"] == 1.0 and sweep["n_valid"].nunique() == 1
+    assert sweep["top1"].between(0, 1).all() and (sweep["nll"] > 0).all() and np.isfinite(sweep["nll"]).all()
+    saved = torch.load(tmp_path / "sweep" / "student_T4_w0.5" / "best.pt", weights_only=True)["config"]["run"]
+    assert saved["distill"]["temperature"] == 4.0 and saved["distill"]["kd_weight"] == 0.5
+    axes = distill.plot_kd_sweep(sweep, "bundled real sample")
+    assert "bundled real sample" in axes[0].figure.texts[0].get_text()
+    assert len(axes[0].lines) == 3  # one KD weight + teacher + no-KD reference lines

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Subset
 
 from islr import paths
 from islr.config import TrainConfig
-from islr.train.loop import METRIC_FIELDS, Runtime, evaluate, fit, make_loader, train_one_epoch
+from islr.train.loop import METRIC_FIELDS, RunConfigMismatch, Runtime, evaluate, fit, make_loader, train_one_epoch
 from islr.train.losses import (DeepSupervisionLoss, DistillationLoss, build_loss, class_weights, kd_loss,
                                soft_cross_entropy)
 from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient
@@ -335,6 +335,23 @@ def test_resume_after_kill_reproduces_uninterrupted_run(tmp_path):
     assert [r["train_loss"] for r in straight.history] == [r["train_loss"] for r in resumed.history]
     rows = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [0, 1, 2]
+
+
+def test_resume_refuses_a_folder_of_another_config(tmp_path):
+    cfg = toy_cfg(epochs=1)
+    train, valid = toy_loaders(cfg, n_train=64, n_valid=16)
+    run = {"data": {"data_dir": "/a", "num_workers": 2}}
+    fit(ToyNet(), train, valid, cfg, tmp_path, DeepSupervisionLoss(), device="cpu", run_config=run, progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+    # Same config, more loader workers: a finished run is simply reused.
+    fit(ToyNet(), train, valid, cfg, tmp_path, DeepSupervisionLoss(), device="cpu",
+        run_config={"data": {"data_dir": "/a", "num_workers": 8}}, progress=False)
+    for changed_run, changed_cfg, key in (({"data": {"data_dir": "/b", "num_workers": 2}}, cfg, "run.data.data_dir"),
+                                          (run, toy_cfg(epochs=2), "train.epochs")):
+        with pytest.raises(RunConfigMismatch, match=key.replace(".", r"\.")):
+            fit(ToyNet(), train, valid, changed_cfg, tmp_path, DeepSupervisionLoss(), device="cpu",
+                run_config=changed_run, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before  # nothing was overwritten
 
 
 def test_early_stopping_and_metrics_files(tmp_path):

@@ -51,6 +51,10 @@ class SplitConfig:
     fold: int = 0
     #: "random": StratifiedKFold on sign (the reference); "participant": folds grouped by participant.
     kind: str = "random"
+    #: Also train BERT and DeBERTa on all sequences (fold -1, run folders ``<family>_all``) and put those in the
+    #: export and the submission, as the reference did (METHOD_FACTS §0); the CNN and the ensemble weights stay on
+    #: fold 0. On in the full profile.
+    full_data_transformers: bool = False
 
 
 @dataclass
@@ -279,7 +283,7 @@ def _apply(obj: Any, overrides: dict[str, Any], prefix: str) -> Any:
 
 def _profile_overrides(profile: str) -> dict[str, Any]:
     if profile == "full":
-        return {"data": {"synth_per_sign": 0, "include_sample": False}}
+        return {"data": {"synth_per_sign": 0, "include_sample": False}, "split": {"full_data_transformers": True}}
     if profile == "default":
         return {
             "data": {"synth_per_sign": 6},

@@ -21,7 +21,8 @@ from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs,
 from islr.export import checks
 from islr.export.onnx import export_onnx
 from islr.export.tflite import build_ensemble_tflite, build_tflite, run_tflite, save_tflite, signature_runner
-from islr.train.run import load_trained, run_folder
+from islr.splits import FULL_DATA
+from islr.train.run import load_trained, run_folder, submission_folds
 
 #: The ensemble members, in the order of the reference's formula (METHOD_FACTS §7).
 MEMBERS = ("cnn", "bert", "deberta")
@@ -38,9 +39,25 @@ def submission_dir() -> Path:
     return paths.outputs_dir() / "submission"
 
 
-def trained_models(cfg: Config, kind: str = "random", fold: int = 0) -> dict:
-    """The best checkpoints of the fold's CNN, BERT and DeBERTa runs, in eval mode."""
-    return {f: load_trained(cfg, f, kind=kind, fold=fold) for f in MEMBERS}
+def trained_models(cfg: Config, kind: str = "random", fold: int | None = None) -> dict:
+    """The best checkpoints of the CNN, BERT and DeBERTa that go into the export, in eval mode.
+
+    Args:
+        cfg: run config; by default each family's fold is :func:`islr.train.run.submission_folds` (fold 0, or the
+            full-data transformers when ``cfg.split.full_data_transformers``).
+        kind: split kind of the fold-0 runs.
+        fold: one fold for every member instead.
+    """
+    folds = submission_folds(cfg, MEMBERS) if fold is None else dict.fromkeys(MEMBERS, fold)
+    return {f: load_trained(cfg, f, kind=kind, fold=folds[f]) for f in MEMBERS}
+
+
+def member_runs(cfg: Config, kind: str = "random") -> pd.DataFrame:
+    """Which run folder each submitted member comes from and what it was trained on (shown by notebooks 05/06)."""
+    rows = {f: {"run": str(run_folder(cfg, f, kind, fold)),
+                "trained_on": "all sequences" if fold == FULL_DATA else f"fold 0 training part ({kind} split)"}
+            for f, fold in submission_folds(cfg, MEMBERS).items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def export_trained(cfg: Config, models: dict) -> dict[str, dict[str, Path]]:

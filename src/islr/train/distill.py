@@ -21,7 +21,7 @@ import torch
 from islr import paths
 from islr.config import Config
 from islr.models.transformer import truncate_layers
-from islr.train.run import build_model, train_fold
+from islr.train.run import FAMILIES, build_model, train_fold
 
 STAGES = ("teacher", "student", "student_small")
 
@@ -41,7 +41,8 @@ def distill(cfg: Config, prepared, family: str = "bert", kind: str | None = None
                               fold=fold, progress=progress)
     out["teacher"] = (teacher, res.out_dir)
     student, res = train_fold(cfg, prepared, family, out_dir=root / f"{family}_{kind}_f{fold}_kd",
-                              kind=kind, fold=fold, model=build_model(cfg, family), teacher=teacher,
+                              kind=kind, fold=fold, model=build_model(cfg, family, seed=_student_seed(cfg, family)),
+                              teacher=teacher,
                               progress=progress)
     out["student"] = (student, res.out_dir)
     small = truncate_layers(student, cfg.distill.student_layers)
@@ -50,6 +51,11 @@ def distill(cfg: Config, prepared, family: str = "bert", kind: str | None = None
                             kind=kind, fold=fold, model=small, teacher=student, progress=progress)
     out["student_small"] = (small, res.out_dir)
     return out
+
+
+def _student_seed(cfg: Config, family: str) -> int:
+    """Initial-weight seed of a fresh student: not the teacher's, so the student does not start from its weights."""
+    return getattr(cfg, FAMILIES[family].train_block).seed + 1
 
 
 def forward_latency_ms(model: torch.nn.Module, n_frames: int = 48, n_features: int = 972, repeats: int = 30
@@ -83,3 +89,104 @@ def compare(stages: dict[str, tuple[torch.nn.Module, Path]], labels: np.ndarray)
                      "top1": s["top1"], "top3": s["top3"], "n_valid": s["n_valid"],
                      "latency_ms_cpu_1thread": forward_latency_ms(model)})
     return pd.DataFrame(rows).set_index("stage")
+
+
+# ------------------------------------------------------------------------------------------ choosing T and w
+def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0, 4.0), weights=(0.5, 0.9), *,
+             indices: tuple[np.ndarray, np.ndarray] | None = None, out_root: str | Path | None = None,
+             teacher_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Measure the KD temperature and weight: one teacher, then a fresh same-size student per (T, w).
+
+    This is stage 2 of :func:`distill` on a grid. Every student starts from the same initial weights (the student
+    seed, not the teacher's), sees the same batches and augmentations, and differs from the others only by its loss.
+    The ``no KD`` row is that student trained with ``kd_weight = 0`` (plain cross-entropy): the baseline that KD has
+    to beat. The teacher vs ``no KD`` gap (same recipe, different initial weights) is the run-to-run noise. Each run
+    has its own folder under ``out_root`` and resumes from it, so a killed sweep picks up where it stopped.
+
+    Args:
+        cfg: run config (model size, epochs, augmentation); ``cfg.distill`` is replaced per grid point.
+        prepared: :class:`islr.prepare.Prepared`.
+        family: "bert" | "deberta".
+        temperatures, weights: the grid (weights in (0, 1]).
+        indices: explicit (train, valid) indices (default: ``cfg.split``'s fold).
+        out_root: folder of the runs (default ``outputs/runs/<run_name>/kd_sweep_<family>``).
+        teacher_dir: the teacher's run folder (default ``out_root/teacher``); a finished run of the same config
+            there is reused (e.g. notebook 03's fold-0 BERT).
+        progress: tqdm bars.
+
+    Returns:
+        One row per run: run, temperature, kd_weight, top1, top3, nll (unsmoothed cross-entropy of the best
+        epoch's validation logits), agree_teacher (share of validation argmaxes equal to the teacher's), n_valid,
+        seconds.
+    """
+    from islr.evaluation import load_oof
+
+    root = Path(out_root or paths.run_dir(cfg.run_name) / f"kd_sweep_{family}")
+    labels = np.asarray(prepared.labels)
+    rows = []
+    teacher_dir = Path(teacher_dir or root / "teacher")
+    teacher, _ = _timed_run(cfg, prepared, family, teacher_dir, indices, progress, rows,
+                            {"run": "teacher", "temperature": np.nan, "kd_weight": np.nan})
+    teacher_pred = load_oof(teacher_dir)[0].argmax(1)
+    grid = [(np.nan, 0.0)] + [(float(t), float(w)) for t in temperatures for w in weights]
+    for t, w in grid:
+        name = "no KD" if w == 0 else f"T={t:g} w={w:g}"
+        run_cfg = cfg if w == 0 else cfg.override({"distill.temperature": t, "distill.kd_weight": w})
+        student = build_model(cfg, family, seed=_student_seed(cfg, family))
+        folder = root / ("student_nokd" if w == 0 else f"student_T{t:g}_w{w:g}")
+        _timed_run(run_cfg, prepared, family, folder, indices, progress, rows,
+                   {"run": name, "temperature": t, "kd_weight": w}, model=student,
+                   teacher=None if w == 0 else teacher)
+    for row in rows:
+        logits, index = load_oof(row.pop("folder"))
+        y = labels[index]
+        logp = logits - _logsumexp(logits)
+        row.update(top1=float((logits.argmax(1) == y).mean()),
+                   top3=float((np.argsort(-logits, 1)[:, :3] == y[:, None]).any(1).mean()),
+                   nll=float(-logp[np.arange(len(y)), y].mean()),
+                   agree_teacher=float((logits.argmax(1) == teacher_pred).mean()), n_valid=int(len(y)))
+    return pd.DataFrame(rows)
+
+
+def _timed_run(cfg: Config, prepared, family: str, folder: Path, indices, progress: bool, rows: list, row: dict,
+               model: torch.nn.Module | None = None, teacher: torch.nn.Module | None = None) -> tuple:
+    start = time.perf_counter()
+    out = train_fold(cfg, prepared, family, out_dir=folder, indices=indices, model=model, teacher=teacher,
+                     progress=progress)
+    rows.append({**row, "folder": folder, "seconds": time.perf_counter() - start})
+    return out
+
+
+def _logsumexp(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(1, keepdims=True)
+    return top + np.log(np.exp(logits - top).sum(1, keepdims=True))
+
+
+def plot_kd_sweep(sweep: pd.DataFrame, data_label: str | None = None, axes=None):
+    """Validation top-1 and NLL against the temperature, one line per KD weight; teacher and no-KD as lines.
+
+    ``data_label`` goes into the title (None: leave it to :func:`islr.viz.finish`'s footer).
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    grid = sweep[sweep["kd_weight"] > 0]
+    for ax, metric, title in zip(axes, ("top1", "nll"), ("validation top-1 (higher is better)",
+                                                          "validation NLL (lower is better)")):
+        for w, part in grid.groupby("kd_weight"):
+            part = part.sort_values("temperature")
+            ax.plot(part["temperature"], part[metric], marker="o", label=f"KD weight {w:g}")
+        for name, style in (("teacher", ":"), ("no KD", "--")):
+            ref = sweep.loc[sweep["run"] == name, metric]
+            if len(ref):
+                ax.axhline(float(ref.iloc[0]), color="grey", linestyle=style, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(grid["temperature"].unique()), [f"{t:g}" for t in sorted(grid["temperature"].unique())])
+        ax.set_xlabel("temperature T")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    axes[0].figure.suptitle("KD sweep, same-size student" + (f" — data: {data_label}" if data_label else ""),
+                            fontsize=9)
+    axes[0].figure.tight_layout()
+    return axes

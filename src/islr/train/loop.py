@@ -15,6 +15,9 @@ scheduler, grad scaler, finished epoch, early-stopping state, RNG states, config
 epoch; :func:`fit` resumes from it when present. A kill mid-epoch therefore loses that epoch only, and a resumed run
 ends with the same weights as an uninterrupted one (tested on CPU). There is no mid-epoch checkpoint: resuming
 inside an epoch would need the loader to skip batches, and an epoch is minutes even on the full data.
+A folder whose ``last.pt`` was written under another config (other data, epochs, model size, …) is not continued:
+:class:`RunConfigMismatch` names the differing keys, instead of silently mixing two runs or returning a finished run
+of other settings as if it were this one.
 
 **Validation / selection.** After every epoch the model is evaluated on ``valid_loader`` (dataset order, no
 augmentation): ``valid_loss`` is the *plain* cross-entropy of the main head (no class weights, no smoothing, so it
@@ -432,6 +435,30 @@ class FitResult:
     oof_metrics: dict[str, float]
 
 
+class RunConfigMismatch(RuntimeError):
+    """A run folder's ``last.pt`` was written under another config than the one asked to continue it."""
+
+
+#: Config keys that may differ between a run and its continuation: they change speed, not results.
+RESUME_IGNORED = ("num_workers", "eval_batch_size")
+
+
+def config_changes(saved: dict, current: dict) -> list[str]:
+    """``"key: saved → current"`` for every config value that differs.
+
+    Keys in :data:`RESUME_IGNORED` and keys on one side only (a field added or removed by a newer islr) are not
+    compared.
+    """
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(node, dict):
+            return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: node}
+
+    a, b = (flat(json.loads(json.dumps(c, default=str))) for c in (saved, current))
+    return [f"{k}: {a[k]!r} → {b[k]!r}" for k in sorted(a.keys() & b.keys())
+            if a[k] != b[k] and k.rsplit(".", 1)[-1] not in RESUME_IGNORED]
+
+
 class Checkpointer:
     """Atomic ``last.pt`` / ``best.pt`` of one run (rank 0 writes, every rank reads).
 
@@ -460,6 +487,12 @@ class Checkpointer:
         if not self.last.exists():
             return TrainState()
         payload = torch.load(self.last, map_location="cpu", weights_only=True)
+        changed = config_changes(payload.get("config") or {}, self.config)
+        if changed:
+            raise RunConfigMismatch(
+                f"{self.last.parent} holds a run made with another config ({'; '.join(changed[:6])}"
+                f"{'; …' if len(changed) > 6 else ''}); continuing it would mix two runs. Delete that folder, or "
+                "train into another one (out_dir / run_name).")
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])

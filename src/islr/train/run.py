@@ -17,7 +17,7 @@ from islr.config import Config
 from islr.data import SequenceDataset, collate_sequences
 from islr.models import create_model
 from islr.pipeline import CNNPipeline, TransformerPipeline
-from islr.splits import fold_indices, make_folds
+from islr.splits import FULL_DATA, fold_indices, make_folds
 from islr.train.loop import FitResult, fit, make_loader
 from islr.train.losses import build_loss
 
@@ -38,16 +38,24 @@ FAMILIES = {
 }
 
 
-def build_model(cfg: Config, family: str, layers: int | None = None) -> torch.nn.Module:
-    """The model of ``family`` sized by ``cfg`` (``layers`` overrides the transformer depth, for students)."""
-    if family == "cnn":
-        c = cfg.cnn
-        return create_model(c.model, drop_rate=c.drop_rate, drop_path_rate=c.drop_path_rate,
-                            hypercolumn_blocks=c.hypercolumn_blocks, hypercolumn_weight=c.hypercolumn_weight,
-                            pretrained_path=c.pretrained_path, bn_momentum=c.bn_momentum)
-    t = cfg.transformer
-    return create_model(family, hidden=t.hidden, layers=layers or t.layers, heads=t.heads,
-                        intermediate=t.intermediate, dropout=t.dropout, max_len=t.max_len)
+def build_model(cfg: Config, family: str, layers: int | None = None, seed: int | None = None) -> torch.nn.Module:
+    """The model of ``family`` sized by ``cfg`` (``layers`` overrides the transformer depth, for students).
+
+    The initial weights depend only on ``seed`` (default: the family's training seed), not on the global RNG: two
+    runs of one config start from the same weights, and a run with another seed from other ones. The global torch
+    RNG is left as it was.
+    """
+    seed = getattr(cfg, FAMILIES[family].train_block).seed if seed is None else seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if family == "cnn":
+            c = cfg.cnn
+            return create_model(c.model, drop_rate=c.drop_rate, drop_path_rate=c.drop_path_rate,
+                                hypercolumn_blocks=c.hypercolumn_blocks, hypercolumn_weight=c.hypercolumn_weight,
+                                pretrained_path=c.pretrained_path, bn_momentum=c.bn_momentum)
+        t = cfg.transformer
+        return create_model(family, hidden=t.hidden, layers=layers or t.layers, heads=t.heads,
+                            intermediate=t.intermediate, dropout=t.dropout, max_len=t.max_len)
 
 
 def split(cfg: Config, prepared, kind: str | None = None, fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +92,7 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     tcfg = getattr(cfg, spec.train_block)
     kind = kind or cfg.split.kind
     fold = cfg.split.fold if fold is None else fold
-    out_dir = Path(out_dir or paths.run_dir(cfg.run_name) / f"{family}_{kind}_f{fold}")
+    out_dir = Path(out_dir or run_folder(cfg, family, kind, fold))
     train_idx, valid_idx = indices if indices is not None else split(cfg, prepared, kind, fold)
     points = spec.pipeline.points
     train_ds = SequenceDataset(prepared, train_idx, points, donors=spec.donors and cfg.cnn_aug.replace_prob > 0)
@@ -232,9 +240,18 @@ def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thank
 
 
 # ------------------------------------------------------------------------------------------ reloading runs
-def run_folder(cfg: Config, family: str, kind: str = "random", fold: int = 0) -> Path:
-    """The default run folder of :func:`train_fold` for (family, split kind, fold)."""
+def run_folder(cfg: Config, family: str, kind: str = "random", fold: int | str = 0) -> Path:
+    """The default run folder of :func:`train_fold` for (family, split kind, fold); full data: ``<family>_all``."""
+    if fold in (FULL_DATA, "all"):
+        return paths.run_dir(cfg.run_name) / f"{family}_all"
     return paths.run_dir(cfg.run_name) / f"{family}_{kind}_f{fold}"
+
+
+def submission_folds(cfg: Config, families=("cnn", "bert", "deberta")) -> dict[str, int]:
+    """The fold whose model each family contributes to the export and submission: fold 0, or all data (-1) for
+    the transformers when ``cfg.split.full_data_transformers`` (the reference's choice, METHOD_FACTS §0)."""
+    full = cfg.split.full_data_transformers
+    return {f: FULL_DATA if full and f != "cnn" else 0 for f in families}
 
 
 def load_trained(cfg: Config, family: str, run_dir: str | Path | None = None, kind: str = "random", fold: int = 0
