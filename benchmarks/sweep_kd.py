@@ -9,7 +9,7 @@ sequences per sign that a CPU-sized transformer learns them in minutes; the defa
 leave every model near chance, where a KD comparison measures only noise. ``--data-dir`` runs it on any asl-signs
 folder instead (e.g. the real set on a GPU machine).
 
-    python benchmarks/sweep_kd.py                          # 40 synthetic signs × 30, BERT 128×4, 4 folds, ~40 min CPU
+    python benchmarks/sweep_kd.py                          # 100 synthetic signs × 12, BERT 128×4, ~35 min on 2 cores
     python benchmarks/sweep_kd.py --temperatures 1 2 4 8 --weights 0.5 0.9 --epochs 30
 
 Writes ``outputs/benchmarks/kd_sweep_<family>.csv`` and ``outputs/figures/benchmarks/kd_sweep_<family>.png``.

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -113,3 +114,7 @@ def test_kd_sweep_one_teacher_then_a_student_per_grid_point(prepared, tmp_path):
     axes = distill.plot_kd_sweep(sweep, "bundled real sample")
     assert "bundled real sample" in axes[0].figure.texts[0].get_text()
     assert len(axes[0].lines) == 3  # one KD weight + teacher + no-KD reference lines
+    assert (sweep["seconds"] > 0).all()
+    again = distill.kd_sweep(cfg, prepared, "bert", temperatures=(1.0, 4.0), weights=(0.5,),
+                             out_root=tmp_path / "sweep", progress=False)  # every run reused from its folder
+    pd.testing.assert_frame_equal(again, sweep)  # incl. seconds: the runs' training time, not the reload time

@@ -171,6 +171,8 @@ def _transformer_train() -> TrainConfig:
 class DistillConfig:
     """Knowledge distillation for the transformers (METHOD_FACTS §4 "Distillation")."""
 
+    #: T = 2, w = 0.5 measured best of T ∈ {1, 2, 4} × w ∈ {0.5, 0.9} (benchmarks/sweep_kd.py, README); w = 0.9
+    #: lost 10-12 points of top-1 at every T, the w = 0.5 points sit within noise of training without KD.
     temperature: float = 2.0
     #: loss = (1 - kd_weight)·CE + kd_weight·T²·KL(teacher_T || student_T)
     kd_weight: float = 0.5

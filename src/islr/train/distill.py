@@ -117,7 +117,7 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
     Returns:
         One row per run: run, temperature, kd_weight, top1, top3, nll (unsmoothed cross-entropy of the best
         epoch's validation logits), agree_teacher (share of validation argmaxes equal to the teacher's), n_valid,
-        seconds.
+        seconds (training time summed over the run's epochs).
     """
     from islr.evaluation import load_oof
 
@@ -150,10 +150,11 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
 
 def _timed_run(cfg: Config, prepared, family: str, folder: Path, indices, progress: bool, rows: list, row: dict,
                model: torch.nn.Module | None = None, teacher: torch.nn.Module | None = None) -> tuple:
-    start = time.perf_counter()
+    """Train (or reuse) one sweep run; its ``seconds`` are the epochs' own times from ``metrics.csv``, so a run
+    reused or resumed from an earlier sweep reports what it cost then, not the seconds of loading it."""
     out = train_fold(cfg, prepared, family, out_dir=folder, indices=indices, model=model, teacher=teacher,
                      progress=progress)
-    rows.append({**row, "folder": folder, "seconds": time.perf_counter() - start})
+    rows.append({**row, "folder": folder, "seconds": float(pd.read_csv(folder / "metrics.csv")["seconds"].sum())})
     return out
 
 
@@ -164,6 +165,8 @@ def _logsumexp(logits: np.ndarray) -> np.ndarray:
 
 def plot_kd_sweep(sweep: pd.DataFrame, data_label: str | None = None, axes=None):
     """Validation top-1 and NLL against the temperature, one line per KD weight; teacher and no-KD as lines.
+
+    The top-1 panel shades no-KD ± one binomial standard error, the scale below which a KD gain is noise.
 
     ``data_label`` goes into the title (None: leave it to :func:`islr.viz.finish`'s footer).
     """
@@ -181,6 +184,11 @@ def plot_kd_sweep(sweep: pd.DataFrame, data_label: str | None = None, axes=None)
             ref = sweep.loc[sweep["run"] == name, metric]
             if len(ref):
                 ax.axhline(float(ref.iloc[0]), color="grey", linestyle=style, label=name)
+        base = sweep[sweep["run"] == "no KD"]
+        if metric == "top1" and len(base) and "n_valid" in base:
+            p, n = float(base["top1"].iloc[0]), int(base["n_valid"].iloc[0])
+            se = (p * (1 - p) / max(n, 1)) ** 0.5
+            ax.axhspan(p - se, p + se, color="grey", alpha=0.15, label="no KD ± 1 s.e. (binomial)")
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(grid["temperature"].unique()), [f"{t:g}" for t in sorted(grid["temperature"].unique())])
         ax.set_xlabel("temperature T")
