@@ -35,6 +35,9 @@ def test_every_notebook_executed(chain):
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0]['ename']}"
+        stderr = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                         if o.get("name") == "stderr")
+        assert "IProgress not found" not in stderr, f"{name}: tqdm's widget warning reached the notebook"
         assert nb.metadata["papermill"]["parameters"]["PROFILE"] == "smoke"
         assert nb.metadata["papermill"]["parameters"]["OVERRIDES"] == {"split.full_data_transformers": True}
 
