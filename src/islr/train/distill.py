@@ -119,7 +119,7 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
         epoch's validation logits), agree_teacher (share of validation argmaxes equal to the teacher's), n_valid,
         seconds (training time summed over the run's epochs).
     """
-    from islr.evaluation import load_oof
+    from islr.evaluation import load_oof, topk_accuracy
 
     root = Path(out_root or paths.run_dir(cfg.run_name) / f"kd_sweep_{family}")
     labels = np.asarray(prepared.labels)
@@ -140,10 +140,8 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
     for row in rows:
         logits, index = load_oof(row.pop("folder"))
         y = labels[index]
-        logp = logits - _logsumexp(logits)
-        row.update(top1=float((logits.argmax(1) == y).mean()),
-                   top3=float((np.argsort(-logits, 1)[:, :3] == y[:, None]).any(1).mean()),
-                   nll=float(-logp[np.arange(len(y)), y].mean()),
+        nll = torch.nn.functional.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(y).long())
+        row.update(top1=topk_accuracy(logits, y, 1), top3=topk_accuracy(logits, y, 3), nll=float(nll),
                    agree_teacher=float((logits.argmax(1) == teacher_pred).mean()), n_valid=int(len(y)))
     return pd.DataFrame(rows)
 
@@ -156,11 +154,6 @@ def _timed_run(cfg: Config, prepared, family: str, folder: Path, indices, progre
                      progress=progress)
     rows.append({**row, "folder": folder, "seconds": float(pd.read_csv(folder / "metrics.csv")["seconds"].sum())})
     return out
-
-
-def _logsumexp(logits: np.ndarray) -> np.ndarray:
-    top = logits.max(1, keepdims=True)
-    return top + np.log(np.exp(logits - top).sum(1, keepdims=True))
 
 
 def plot_kd_sweep(sweep: pd.DataFrame, data_label: str | None = None, axes=None):
