@@ -5,7 +5,7 @@ select the 80 CNN columns → normalise → random/nearest time resize to 160 �
 Transformer: :func:`islr.augment.augment_transformer_points` → :func:`islr.preprocess.transformer.transformer_input`.
 
 "per sample" runs B = 1 in a Python loop, as a DataLoader worker does; "batched" runs whole padded batches. The
-sequences are the real bundled sample files (data/sample), cycled.
+sequences are the real bundled sample files (islr/resources/sample), cycled.
 
 Usage::
 

@@ -1,7 +1,7 @@
 """Training throughput (samples/s) with augmentation on: the real training step of islr, timed.
 
 Each step = the batched augmentation + preprocessing pipeline on the device (islr.pipeline) + forward + backward +
-optimizer step, on batches of REAL sample sequences (data/sample, repeated). Prints samples/s and projects the wall
+optimizer step, on batches of REAL sample sequences (islr/resources/sample, repeated). Prints samples/s and projects the wall
 time of the reference's runs: the CNN's fold-0 run (82,667 samples × 182 epochs) and a full-data transformer run
 (94,477 × 70 epochs).
 

@@ -34,7 +34,7 @@ class DataConfig:
     #: Synthetic sequences per sign for the embedded default (0 = bundled real sample only).
     synth_per_sign: int = 6
     synth_seed: int = 0
-    #: Include the bundled real sample (data/sample) in the embedded default.
+    #: Include the bundled real sample (islr/resources/sample) in the embedded default.
     include_sample: bool = True
     #: Keep at most this many sequences (0 = all); a stratified subset, for quick runs on real data.
     max_sequences: int = 0

@@ -3,7 +3,7 @@
 * ``cfg.data.data_dir`` set: that asl-signs-layout folder (e.g. ``/kaggle/input/asl-signs``).
 * profile ``full`` without a folder: ``$ISLR_DATA`` or ``/kaggle/input/asl-signs`` (error if neither exists).
 * otherwise the **embedded default**: ``cfg.data.synth_per_sign`` synthetic sequences per sign (:mod:`islr.synth`)
-  plus the bundled real sample (``data/sample``), generated once under ``outputs/data/``.
+  plus the bundled real sample (``islr/resources/sample``), generated once under ``outputs/data/``.
 
 Every figure and table names its data with :func:`describe_source`.
 """

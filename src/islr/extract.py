@@ -51,7 +51,8 @@ from islr import io, paths
 from islr.landmarks import N_LANDMARKS, PART_SLICE
 
 WORKER = Path(__file__).resolve().parent / "_extract_worker.py"
-SETUP_SCRIPT = paths.REPO_ROOT / "scripts" / "setup.sh"
+#: The checkout's setup script (None for an installed package: set $ISLR_EXTRACT_PYTHON there).
+SETUP_SCRIPT = paths.REPO_ROOT / "scripts" / "setup.sh" if paths.REPO_ROOT is not None else None
 #: Set to a python that has requirements-extract.txt installed to skip ``scripts/setup.sh --extract``
 #: (e.g. on Kaggle/Colab, after ``pip install -r requirements-extract.txt`` into a separate environment).
 PYTHON_ENV_VAR = "ISLR_EXTRACT_PYTHON"
@@ -136,6 +137,10 @@ def extract_python() -> Path:
     override = os.environ.get(PYTHON_ENV_VAR)
     if override:
         return Path(override)
+    if SETUP_SCRIPT is None:
+        raise RuntimeError(f"islr is installed without its source checkout, so it cannot create the MediaPipe "
+                           f"environment itself: install requirements-extract.txt into a separate environment and "
+                           f"set ${PYTHON_ENV_VAR} to its python")
     done = subprocess.run(["bash", str(SETUP_SCRIPT), "--extract"], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"scripts/setup.sh --extract failed (exit {done.returncode}):\n{done.stderr[-4000:]}")

@@ -3,11 +3,14 @@
 Layouts detected:
 
 * local clone: the repository root holds ``src/islr``; outputs go to ``<repo>/outputs``.
+* installed package (``pip install .`` or a wheel): the sign map, the class weights and the bundled real sample are
+  package data under ``islr/resources``; outputs go to ``$ISLR_OUTPUTS``, else ``./outputs``.
 * Kaggle: the competition data at ``/kaggle/input/asl-signs``; outputs to ``/kaggle/working/outputs`` unless the
   repository itself is writable.
 * Colab / anywhere: set ``ISLR_DATA`` to an asl-signs-layout folder and, optionally, ``ISLR_OUTPUTS``.
 
-No function here depends on the current working directory.
+Only the last fallback of :func:`outputs_dir` (an installed package with no ``$ISLR_OUTPUTS``) depends on the
+current working directory.
 """
 
 from __future__ import annotations
@@ -16,26 +19,43 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent.parent
+RESOURCES_DIR = PACKAGE_DIR / "resources"
+
+
+def _checkout_root() -> Path | None:
+    """The repository root when islr runs from a source checkout (``src/islr`` layout), else None (installed)."""
+    root = PACKAGE_DIR.parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "islr").is_dir() else None
+
+
+#: Root of the source checkout, or None when islr is installed from a wheel / ``pip install .``.
+REPO_ROOT = _checkout_root()
 KAGGLE_DATA = Path("/kaggle/input/asl-signs")
-#: The bundled real sample (a few asl-signs files, committed).
-SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+KAGGLE_WORKING = Path("/kaggle/working")
+#: The bundled real sample: real asl-signs sequences in the competition layout, shipped as package data.
+SAMPLE_DIR = RESOURCES_DIR / "sample"
 #: Reference per-class loss weights (METHOD_FACTS §5), shipped inside the package.
-CLASS_WEIGHTS_CSV = PACKAGE_DIR / "resources" / "class_weights.csv"
+CLASS_WEIGHTS_CSV = RESOURCES_DIR / "class_weights.csv"
 #: The real 250-sign map of the competition, shipped inside the package.
-SIGN_MAP_JSON = PACKAGE_DIR / "resources" / "sign_to_prediction_index_map.json"
+SIGN_MAP_JSON = RESOURCES_DIR / "sign_to_prediction_index_map.json"
 #: Real per-sequence statistics (sign, participant, length) used by the synthetic generator.
-TRAIN_STATS_CSV = PACKAGE_DIR / "resources" / "train_stats.csv"
+TRAIN_STATS_CSV = RESOURCES_DIR / "train_stats.csv"
 
 
 def outputs_dir() -> Path:
-    """Root of everything the project writes ($ISLR_OUTPUTS, else <repo>/outputs, else /kaggle/working/outputs)."""
+    """Root of everything the project writes.
+
+    In order: ``$ISLR_OUTPUTS``; ``<checkout>/outputs`` when running from a writable source checkout;
+    ``/kaggle/working/outputs`` on Kaggle; else ``./outputs`` under the current directory (an installed package).
+    """
     env = os.environ.get("ISLR_OUTPUTS")
     if env:
         return Path(env).expanduser().resolve()
-    if os.access(REPO_ROOT, os.W_OK):
+    if REPO_ROOT is not None and os.access(REPO_ROOT, os.W_OK):
         return REPO_ROOT / "outputs"
-    return Path("/kaggle/working/outputs")
+    if KAGGLE_WORKING.is_dir() and os.access(KAGGLE_WORKING, os.W_OK):
+        return KAGGLE_WORKING / "outputs"
+    return Path.cwd().resolve() / "outputs"
 
 
 def run_dir(run_name: str) -> Path:

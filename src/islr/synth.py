@@ -3,7 +3,7 @@
 ``python -m islr synth --out DIR --per-sign K --seed S [--with-sample]`` (or :func:`synthesize`) writes
 ``train.csv`` (path, participant_id, sequence_id, sign), the real 250-sign ``sign_to_prediction_index_map.json``
 and ``train_landmark_files/<participant_id>/<sequence_id>.parquet`` through :func:`islr.io.write_landmarks`, so
-every file has the real schema. ``--with-sample`` adds the bundled real sample (``data/sample``) to the same
+every file has the real schema. ``--with-sample`` adds the bundled real sample (``islr/resources/sample``) to the same
 folder and ``train.csv``: that is the ``default`` profile's dataset.
 
 What is taken from real data (``resources/train_stats.csv``, made by ``scripts/make_train_stats.py``, and the
