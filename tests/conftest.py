@@ -9,7 +9,9 @@ os.chdir(REPO)  # scripts are referenced relative to the repo in a few tests
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
-    return REPO / "data" / "sample"
+    from islr import paths
+
+    return paths.SAMPLE_DIR
 
 
 @pytest.fixture(scope="session")
