@@ -10,6 +10,8 @@ sequences are the real bundled sample files (islr/resources/sample), cycled.
 Usage::
 
     python benchmarks/bench_augment.py [--device cpu|cuda] [--batch 256] [--seconds 5] [--threads N]
+
+Records ``outputs/benchmarks/augment_<device>.json`` (:func:`islr.report.record_benchmark`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from islr import augment, io, landmarks, paths
 from islr.config import CNNAugConfig, TransformerAugConfig
 from islr.preprocess import cnn as cnn_pre
 from islr.preprocess import transformer as tr_pre
+from islr.report import record_benchmark
 
 
 def load_sequences() -> list[np.ndarray]:
@@ -87,6 +90,7 @@ def main() -> None:
         "cnn": (landmarks.CNN_AUG_POINTS, cnn_step, CNNAugConfig()),
         "transformer": (landmarks.TRANSFORMER_POINTS, transformer_step, TransformerAugConfig()),
     }
+    rows = []
     for name, (points, step, cfg) in pipelines.items():
         singles = [pad([s], points, args.device) for s in seqs]
         big = [seqs[i % len(seqs)] for i in range(args.batch)]
@@ -106,6 +110,13 @@ def main() -> None:
         batched = timed(many, args.seconds, args.device)
         print(f"{name:12s} per sample (B=1 loop): {per_sample:8.0f} samples/s   "
               f"batched (B={args.batch}): {batched:8.0f} samples/s")
+        rows.append({"pipeline": name, "per_sample_per_s": round(per_sample, 1),
+                     f"batched_b{args.batch}_per_s": round(batched, 1), "batched_gain": round(batched / per_sample, 2)})
+    record_benchmark(f"augment_{args.device.split(':')[0]}", rows, device=args.device,
+                     data=f"{len(seqs)} real sequences of the bundled sample, cycled "
+                          f"(frames median {int(np.median(lens))})",
+                     notes=f"augmentation + preprocessing at the reference's probabilities; {args.seconds:g} s per "
+                           f"measurement; torch threads {args.threads}")
 
 
 if __name__ == "__main__":

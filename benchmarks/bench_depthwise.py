@@ -7,7 +7,8 @@ rewrite 1.24 ms, a full Conv2D 2.09 ms, DepthwiseConv2D 3.70 ms, grouped Conv2D 
 (signature runner called with the input). The full Conv2D is a dense 32→32 conv: different maths, listed only
 because the write-up lists it.
 
-Run: ``python benchmarks/bench_depthwise.py [--repeats 300]``.
+Run: ``python benchmarks/bench_depthwise.py [--repeats 300]``. Records ``outputs/benchmarks/depthwise.json``
+(:func:`islr.report.record_benchmark`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd  # noqa: E402
 
 from islr.export.keras_models import ShiftAddDepthwiseConv2D  # noqa: E402
 from islr.export.tflite import interpreter, keras_to_tflite, run_tflite  # noqa: E402
+from islr.report import record_benchmark  # noqa: E402
 
 SHAPE = (82, 42, 32)
 
@@ -105,6 +107,11 @@ def main() -> None:
     candidates = timed.loc[[k for k in ("custom shift-add", "DepthwiseConv2D") if k in timed.index]]
     if len(candidates):
         print(f"fastest depthwise (XNNPACK, harness): {candidates['xnnpack_harness_ms'].idxmin()}")
+    rows = [{"variant": name, **{k: (None if pd.isna(v) else (round(v, 4) if isinstance(v, float) else v))
+                                  for k, v in row.items()}} for name, row in table.iterrows()]
+    record_benchmark("depthwise", rows, data=f"random (1, {SHAPE[0]}, {SHAPE[1]}, {SHAPE[2]}) input, random weights",
+                     notes=f"median ms of {args.repeats} calls, 1 thread, each layer converted alone to TFLite; "
+                           "writeup_ms: the reference write-up's numbers (Kaggle CPU, tflite-runtime 2.11)")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Files per second of ``islr prepare`` against the per-file pandas read + pivot of competition notebooks.
 
-Measured in one run on the same real files (the 86 asl-signs files of /work/shared/data/asl_signs_sample, copied
-``--replicate`` times under new sequence ids so the timings are long enough to be stable; page cache warmed first so
-both sides read from memory):
+Measured in one run on the same real files (an asl-signs folder given by ``--data``, by default the bundled real sample
+``islr/resources/sample``; its files are copied ``--replicate`` times under new sequence ids so the timings are long
+enough to be stable; page cache warmed first so both sides read from memory):
 
 * baseline, pandas pivot: ``pd.read_parquet(path)`` then a pivot of x/y/z on (frame) × (frame row) to (T, 543, 3);
 * baseline, pandas reshape: Kaggle's ``load_relevant_data_subset`` (read x/y/z, reshape by row order), for context;
 * ``io.read_landmarks`` alone, in one process (the reader gain);
 * ``prepare`` end to end (footers, memmap, index, manifest) with 1 worker and with all cores (the parallel gain).
 
-Usage: ``python benchmarks/bench_prepare.py [--replicate 10] [--repeats 3]``.
+Usage: ``python benchmarks/bench_prepare.py [--data DIR] [--replicate 10] [--repeats 3]``. Records
+``outputs/benchmarks/prepare.json`` (:func:`islr.report.record_benchmark`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ import numpy as np
 import pandas as pd
 
 from islr import io, paths, prepare
+from islr.report import record_benchmark
 from islr.landmarks import N_LANDMARKS, PART_OFFSET
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"  # beside the repo, if present
-SAMPLE = SHARED if SHARED.exists() else paths.SAMPLE_DIR
 FULL_SET_FILES = 94_477
 FULL_SET_MEAN_FRAMES = 38.0
 
@@ -46,19 +46,19 @@ def pandas_reshape(path: Path) -> np.ndarray:
     return data.to_numpy(np.float32).reshape(len(data) // N_LANDMARKS, N_LANDMARKS, 3)
 
 
-def make_dataset(dest: Path, replicate: int) -> tuple[Path, list[Path], int]:
-    """Copy the sample ``replicate`` times into ``dest`` (asl-signs layout); returns (dir, files, total frames)."""
-    train = pd.read_csv(SAMPLE / "train.csv")
+def make_dataset(source: Path, dest: Path, replicate: int) -> tuple[Path, list[Path], int]:
+    """Copy the asl-signs folder ``source`` ``replicate`` times into ``dest``; returns (dir, files, total frames)."""
+    train = io.read_train_index(source)
     rows = []
     for r in range(replicate):
         for rec in train.itertuples(index=False):
             seq = int(rec.sequence_id) * 100 + r
             rel = f"train_landmark_files/{rec.participant_id}/{seq}.parquet"
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(SAMPLE / rec.path, dest / rel)
+            shutil.copyfile(source / rec.path, dest / rel)
             rows.append({"path": rel, "participant_id": rec.participant_id, "sequence_id": seq, "sign": rec.sign})
     pd.DataFrame(rows).to_csv(dest / "train.csv", index=False)
-    shutil.copyfile(SAMPLE / io.SIGN_MAP_NAME, dest / io.SIGN_MAP_NAME)
+    shutil.copyfile(source / io.SIGN_MAP_NAME, dest / io.SIGN_MAP_NAME)
     files = [dest / r["path"] for r in rows]
     for f in files:  # warm the page cache: both sides then read from memory
         f.read_bytes()
@@ -82,14 +82,16 @@ def interleaved_best(methods: dict, repeats: int) -> tuple[dict[str, float], dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--replicate", type=int, default=10, help="copies of the 86 real files")
+    parser.add_argument("--data", type=Path, default=paths.SAMPLE_DIR,
+                        help="asl-signs folder of real files (default: the bundled sample)")
+    parser.add_argument("--replicate", type=int, default=10, help="copies of each real file")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per method (best kept)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir, files, frames = make_dataset(Path(tmp) / "data", args.replicate)
+        data_dir, files, frames = make_dataset(args.data, Path(tmp) / "data", args.replicate)
         n = len(files)
-        for f in files[:86]:  # the baselines read the same numbers as the reader
+        for f in files[: n // args.replicate]:  # the baselines read the same numbers as the reader
             assert np.array_equal(pandas_pivot(f), io.read_landmarks(f), equal_nan=True)
 
         def run_prepare(workers: int):
@@ -128,6 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         seconds = FULL_SET_FILES * scale / rate[key]
         print(f"  projected full set ({FULL_SET_FILES:,} files, mean {FULL_SET_MEAN_FRAMES:.0f} frames), {name}: "
               f"{seconds / 60:.1f} min")
+    labels = {"pivot": "pandas read_parquet + pivot (baseline)", "reshape": "pandas read x/y/z + reshape (Kaggle)",
+              "reader": "io.read_landmarks, 1 process", "prep1": "prepare, 1 worker",
+              "prep": f"prepare, {prepare._available_cores()} workers"}
+    rows = [{"method": labels[k], "files_per_s": round(rate[k], 1), "vs_pivot": round(rate[k] / rate["pivot"], 2),
+             "cpu_ms_per_file": round(cpu[k] / n * 1e3, 3) if k != "prep" else None,
+             "projected_full_set_min": round(FULL_SET_FILES * scale / rate[k] / 60, 1)} for k in labels]
+    source = "the bundled real sample" if args.data.resolve() == paths.SAMPLE_DIR else f"folder {args.data.name}"
+    record_benchmark("prepare", rows, data=f"{n // args.replicate} real asl-signs files ({source}) "
+                     f"× {args.replicate} copies, {frames:,} frames", notes=f"best of {args.repeats} interleaved "
+                     f"rounds, page cache warm; projection to {FULL_SET_FILES:,} files of mean "
+                     f"{FULL_SET_MEAN_FRAMES:.0f} frames; cpu_ms_per_file counts this process only")
     return 0
 
 

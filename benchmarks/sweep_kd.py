@@ -12,7 +12,8 @@ folder instead (e.g. the real set on a GPU machine).
     python benchmarks/sweep_kd.py                          # 100 synthetic signs × 12, BERT 128×4, ~35 min on 2 cores
     python benchmarks/sweep_kd.py --temperatures 1 2 4 8 --weights 0.5 0.9 --epochs 30
 
-Writes ``outputs/benchmarks/kd_sweep_<family>.csv`` and ``outputs/figures/benchmarks/kd_sweep_<family>.png``.
+Writes ``outputs/benchmarks/kd_sweep_<family>.csv``, ``outputs/benchmarks/kd_sweep_<family>.json``
+(:func:`islr.report.record_benchmark`) and ``outputs/figures/benchmarks/kd_sweep_<family>.png``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from islr import paths
 from islr.config import get_config
 from islr.data import load_dataset
+from islr.report import record_benchmark
 from islr.synth import synthesize
 from islr.train.distill import kd_sweep, plot_kd_sweep
 from islr.train.run import split
@@ -76,13 +78,18 @@ def main() -> None:
     start = time.perf_counter()
     sweep = kd_sweep(cfg, prepared, args.family, args.temperatures, args.weights, indices=(train_idx, valid_idx))
     print(sweep.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"total {time.perf_counter() - start:.0f} s; chance top-1 {1 / len(np.unique(prepared.labels)):.3f}")
+    total = time.perf_counter() - start
+    print(f"total {total:.0f} s; chance top-1 {1 / len(np.unique(prepared.labels)):.3f}")
     out = paths.outputs_dir() / "benchmarks" / f"kd_sweep_{args.family}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep.to_csv(out, index=False)
     axes = plot_kd_sweep(sweep, f"{label}; valid n={len(valid_idx)}")
     fig = paths.figures_dir("benchmarks") / f"kd_sweep_{args.family}.png"
     axes[0].figure.savefig(fig, dpi=120)
+    record_benchmark(f"kd_sweep_{args.family}", sweep.astype(object).where(sweep.notna(), None).to_dict("records"),
+                     data=f"{label}; train {len(train_idx)}, valid {len(valid_idx)} (fold 0 of {args.folds})",
+                     notes=f"{args.family} {cfg.transformer.hidden}×{cfg.transformer.layers}, profile {args.profile}, "
+                           f"{args.epochs} epochs, {torch.get_num_threads()} threads; total {total:.0f} s")
     print(f"wrote {out} and {fig}")
 
 

@@ -1,8 +1,11 @@
 """Derive ``src/islr/resources/train_stats.csv``: the real statistics the synthetic generator samples from.
 
-Run once (the output is committed; the generator never reads /work/shared):
+Run once (the output is committed; the generator reads only the committed table):
 
-    .venv/bin/python scripts/make_train_stats.py [--meta CSV] [--sample DIR] [--out CSV]
+    python scripts/make_train_stats.py --meta TRAIN_CSV --sample DIR [--out CSV]
+
+``--meta`` is the competition's full ``train.csv``; ``--sample`` a folder of real landmark files in the Kaggle layout
+(e.g. the bundled sample ``src/islr/resources/sample`` or any larger real subset).
 
 Inputs: the real 94,477-row ``train.csv`` of asl-signs (sign and participant counts) and a folder of real landmark
 files in the Kaggle layout (lengths, missing-part rates, each participant's dominant hand, frame-number starts, the
@@ -18,7 +21,7 @@ participant_hand_scale        participant id      wrist→middle-MCP length / sh
 length_quantile               q (0..1)            frames per sequence, quantile q over the real files
 first_frame_quantile          q (0..1)            first frame number, quantile q over the real files
 measured_rate                 part name           share of frames where the part is wholly missing (real files)
-reference_751                 fact name           facts on 751 real sequences, /work/shared/data/README.md
+reference_751                 fact name           facts measured on 751 real sequences (see REFERENCE_751)
 aspect                        width_over_height   frame width / height estimated from rigid hand bones
 ============================  ==================  ==========================================================
 """
@@ -35,10 +38,9 @@ from islr.io import read_landmarks, read_train_index
 from islr.landmarks import HAND_BONES, PART_SLICE, pose_id
 from islr.paths import TRAIN_STATS_CSV
 
-SHARED = Path("/work/shared/data")
 QUANTILES = np.round(np.linspace(0.0, 1.0, 21), 2)
-#: Measured on the 751 real sequences available to the project (README of /work/shared/data); the generator
-#: targets these where they are better estimates than our 86-file measurement.
+#: Measured on 751 real asl-signs sequences (frames per sequence; share of frames with the part wholly missing);
+#: the generator targets these where they are better estimates than a measurement on a smaller sample.
 REFERENCE_751 = {
     "length_min": 2, "length_median": 18, "length_mean": 31.7, "length_max": 272,
     "left_hand_missing": 0.71, "right_hand_missing": 0.62, "both_hands_missing": 0.34,
@@ -142,8 +144,9 @@ def build(meta_csv: Path, sample_dir: Path) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--meta", type=Path, default=SHARED / "asl_signs_meta" / "train_full.csv")
-    parser.add_argument("--sample", type=Path, default=SHARED / "asl_signs_sample")
+    parser.add_argument("--meta", type=Path, required=True, help="the competition's full train.csv (94,477 rows)")
+    parser.add_argument("--sample", type=Path, required=True,
+                        help="folder of real landmark files in the Kaggle layout (train.csv + train_landmark_files)")
     parser.add_argument("--out", type=Path, default=TRAIN_STATS_CSV)
     args = parser.parse_args(argv)
     table = build(args.meta, args.sample)

@@ -16,6 +16,7 @@ COMMANDS = {
     "synth": ("islr.synth", "write a synthetic dataset in the exact asl-signs layout"),
     "predict": ("islr.predict", "top-5 signs of parquet, .pose or video files with the TFLite model"),
     "live": ("islr.live", "sliding-window recognition from a camera (or a video replayed as one)"),
+    "report": ("islr.report", "markdown tables of training runs and benchmarks from an outputs folder"),
 }
 
 

@@ -7,7 +7,7 @@ every file has the real schema. ``--with-sample`` adds the bundled real sample (
 folder and ``train.csv``: that is the ``default`` profile's dataset.
 
 What is taken from real data (``resources/train_stats.csv``, made by ``scripts/make_train_stats.py``, and the
-bundled sample; nothing under /work/shared is read at run time):
+bundled sample; no other file is read at run time):
 
 * signs and participants: the 250 real signs and the 21 real participant ids; each sign gets ``K`` sequences
   on average, apportioned by its real frequency (every sign gets at least one); participants are drawn with
