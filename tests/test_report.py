@@ -1,4 +1,4 @@
-"""`islr report`: markdown rendered from a real (tiny) training run and a recorded benchmark, checked against the files."""
+"""`islr report`: markdown from a real (tiny) training run and a recorded benchmark, checked against the files."""
 import csv
 import json
 
@@ -26,7 +26,7 @@ def _table_rows(markdown: str, header_start: str) -> tuple[list[str], list[list[
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory, sample_dir):
-    """An outputs folder with one real 2-epoch BERT run on the bundled sample and one recorded benchmark."""
+    """An outputs folder with real 2-epoch BERT runs on the bundled sample (fold 0, all data) and a benchmark."""
     root = tmp_path_factory.mktemp("outputs")
     mp = pytest.MonkeyPatch()
     mp.setenv("ISLR_OUTPUTS", str(root))
@@ -38,6 +38,7 @@ def outputs(tmp_path_factory, sample_dir):
     _, result = train_fold(cfg, load_prepared(prep), "bert", kind="participant", fold=0, progress=False)
     assert result.out_dir == run_folder(cfg, "bert", "participant", 0)
     save_source(resolve_source(cfg), result.out_dir.parent)
+    train_fold(cfg, load_prepared(prep), "bert", fold=-1, progress=False)  # all data: no validation
     report.record_benchmark("toy_bench", [{"method": "reader", "files_per_s": 123.45678, "n": 3},
                                           {"method": "pandas", "files_per_s": 45.0, "n": None},
                                           {"method": "tiny", "files_per_s": 0.00012345, "n": float("nan")}],
@@ -65,6 +66,14 @@ def test_run_table_equals_metrics_csv_and_best_checkpoint(outputs):
     assert row["data"].startswith("bundled real sample (24 sequences)")
     ckpt = torch.load(run_dir / "best.pt", weights_only=True)  # the selection rule is the checkpoint's
     assert float(row["best top-1"]) == round(ckpt["top1"], 4) and int(row["best epoch"]) == ckpt["epoch"] + 1
+
+
+def test_full_data_run_has_no_accuracy(outputs):
+    header, body = _table_rows(report.render(outputs), "| run |")
+    row = dict(zip(header, next(r for r in body if r[1] == "bert_all")))
+    assert (row["family"], row["split"], row["fold"], row["epochs"]) == ("bert", "all data", "all", "2")
+    assert {row[c] for c in ("best top-1", "best epoch", "top-3 at best", "last top-1", "last top-3")} == {"—"}
+    assert float(row["train min"]) > 0
 
 
 def test_benchmark_table_equals_json(outputs):
