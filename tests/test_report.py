@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from islr import report
+from islr import cli, report
 from islr.config import get_config
 from islr.data import resolve_source, save_source
 from islr.prepare import load_prepared, prepare
@@ -92,8 +92,10 @@ def test_cli_writes_report_md_and_prints_it(outputs, capsys, tmp_path):
     assert report.main(["--outputs", str(outputs), "--out", str(out)]) == 0
     assert out.read_text() == report.render(outputs)
     assert "| report_test | bert_participant_f0 |" in capsys.readouterr().out
-    assert report.main(["--outputs", str(outputs)]) == 0
+    assert cli.main(["report", "--outputs", str(outputs)]) == 0  # `python -m islr report`, default --out
     assert (outputs / "report.md").read_text() == out.read_text()
+    assert cli.main(["report", "--outputs", str(outputs / "missing")]) == 1
+    assert "does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name, expected", [
