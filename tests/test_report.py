@@ -42,7 +42,7 @@ def outputs(tmp_path_factory, sample_dir):
     report.record_benchmark("toy_bench", [{"method": "reader", "files_per_s": 123.45678, "n": 3},
                                           {"method": "pandas", "files_per_s": 45.0, "n": None},
                                           {"method": "tiny", "files_per_s": 0.00012345, "n": float("nan")}],
-                            data="synthetic (test)", notes="two rows")
+                            data="synthetic (test), 2 × 3 sequences", notes="two rows")
     mp.undo()
     return root
 
@@ -77,7 +77,7 @@ def test_full_data_run_has_no_accuracy(outputs):
 
 
 def test_benchmark_table_equals_json(outputs):
-    bench = json.loads((outputs / "benchmarks" / "toy_bench.json").read_text())
+    bench = json.loads((outputs / "benchmarks" / "toy_bench.json").read_text(encoding="utf-8"))
     text = report.render(outputs)
     section = text[text.index("### toy_bench"):]
     assert f"- data: {bench['data']}" in section and f"- machine: {bench['machine']}" in section

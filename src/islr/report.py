@@ -68,7 +68,7 @@ def record_benchmark(name: str, rows: list[dict[str, Any]], *, data: str, device
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"name": name, "data": data, "machine": machine_description(device), "notes": notes,
                "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "rows": rows}
-    out.write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    out.write_text(json.dumps(payload, indent=1, default=float, ensure_ascii=False) + "\n", encoding="utf-8")
     return out
 
 
@@ -100,7 +100,7 @@ def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
     """The rows of one ``metrics.csv`` as floats (empty cells, e.g. top-1 without validation, become None).
 
     Raises:
-        ValueError: the file has no ``epoch`` or ``top1`` column (names the file).
+        ValueError: the file lacks one of the columns epoch, top1, top3, seconds (names the file).
     """
     path = Path(path)
     with path.open(newline="") as f:
@@ -191,7 +191,7 @@ def render_benchmarks(outputs: Path) -> str:
     parts = []
     for path in files:
         try:
-            bench = json.loads(path.read_text())
+            bench = json.loads(path.read_text(encoding="utf-8"))
             rows = bench["rows"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a benchmark record of islr.report.record_benchmark ({err})") from err
@@ -218,7 +218,7 @@ def render(outputs_dir: str | Path | None = None) -> str:
         raise FileNotFoundError(f"outputs folder {outputs} does not exist (train or run a benchmark first)")
     sections = [s for s in (render_runs(outputs), render_benchmarks(outputs)) if s]
     body = "\n".join(sections) if sections else "No runs or benchmarks found.\n"
-    return ("# Results\n\nRendered by `python -m islr report` from `runs/*/*/metrics.csv` and `benchmarks/*.json` of "
+    return ("# Results\n\nRendered by `python -m islr report` from `runs/**/metrics.csv` and `benchmarks/*.json` of "
             "an outputs folder; not edited by hand.\n\n" + body)
 
 
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = args.out or outputs / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(text, encoding="utf-8")
     print(text)
     print(f"wrote {out}")
     return 0
