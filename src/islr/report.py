@@ -178,7 +178,10 @@ def render_runs(outputs: Path) -> str:
     if not files:
         return ""
     rows = [summarize_run(f, root) for f in files]
-    table = [{header: row[key] for key, header in RUN_COLUMNS} for row in rows]
+    fixed = {"best_top1": "{:.4f}", "top3_at_best": "{:.4f}", "last_top1": "{:.4f}", "last_top3": "{:.4f}",
+             "train_minutes": "{:.2f}"}  # accuracies to 4 decimals, minutes to 2, in every row alike
+    table = [{header: fixed[key].format(row[key]) if key in fixed and row[key] is not None else row[key]
+              for key, header in RUN_COLUMNS} for row in rows]
     return ("## Training runs\n\nOne row per run folder (`outputs/runs/<run>/<folder>/metrics.csv`). Accuracies are "
             "on the run's validation fold; *best* is the first epoch with the highest top-1 (the weights in "
             "`best.pt`); full-data runs have no validation (—). Train time sums the per-epoch seconds, validation "
