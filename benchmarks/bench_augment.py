@@ -48,7 +48,7 @@ def pad(seqs: list[np.ndarray], points: np.ndarray, device: str) -> tuple[torch.
 def cnn_step(x: torch.Tensor, lengths: torch.Tensor, cfg: CNNAugConfig, gen: torch.Generator) -> torch.Tensor:
     x, lengths = augment.augment_cnn_points(x, lengths, cfg, gen)
     pts = x[:, :, landmarks.CNN_AUG_TO_CNN]  # (B, T, 80, 3)
-    index = augment.random_frame_indices(lengths, gen, cfg.interp_nearest_random).to(x.device)
+    index = augment.random_frame_indices(lengths, gen, cfg.random_frame_pick_prob).to(x.device)
     img = cnn_pre.resize_time(cnn_pre.normalize(pts, lengths), lengths, 160, index).permute(0, 3, 1, 2)
     return augment.mask_image(img, gen, cfg)  # (B, 3, 160, 80)
 

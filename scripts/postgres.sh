@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throw-away PostgreSQL server for shared Optuna studies (islr.train.tune) and their tests.
+# A throw-away PostgreSQL server for shared Optuna studies (islr.tune) and their tests.
 #
 # Usage: scripts/postgres.sh start [DIR]   initialise a cluster in DIR (default: a new temporary folder), start it on
 #                                         127.0.0.1 on a free port and print its SQLAlchemy URL on the last line

@@ -15,7 +15,7 @@ from islr.config import CNNAugConfig, TransformerAugConfig
 
 CNN_PARTS = L.part_columns(L.CNN_AUG_POINTS)
 CNN_HANDS = [CNN_PARTS["left_hand"], CNN_PARTS["right_hand"]]
-P_FIELDS_CNN = ("aug_prob", "interpol_prob", "invert_prob", "shift_prob", "scale_prob", "rotate_prob",
+P_FIELDS_CNN = ("affine_prob", "interpol_prob", "flip_prob", "shift_prob", "scale_prob", "rotate_prob",
                 "tree_rot_prob")
 
 

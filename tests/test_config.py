@@ -1,8 +1,9 @@
 import json
+import re
 
 import pytest
 
-from islr.config import PROFILES, Config, get_config, stage_config
+from islr.config import PROFILES, RENAMED_KEYS, Config, get_config, stage_config
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -57,6 +58,26 @@ def test_save_load_round_trip(tmp_path):
     back = Config.load(tmp_path)
     assert back == cfg
     assert json.loads(path.read_text())["cnn_train"]["epochs"] == 5
+
+
+@pytest.mark.parametrize("old", sorted(RENAMED_KEYS))
+def test_renamed_key_names_the_new_one(old):
+    new = RENAMED_KEYS[old]
+    section, name = new.split(".")
+    assert hasattr(getattr(get_config("smoke"), section), name), new  # the new key exists
+    value = getattr(getattr(get_config("smoke"), section), name)
+    with pytest.raises(KeyError, match=re.escape(f"'{old}' was renamed to '{new}'")):
+        get_config("smoke", {old: value})
+    assert getattr(getattr(get_config("smoke", {new: value}), section), name) == value
+
+
+def test_saved_config_with_an_old_key_names_file_and_new_key(tmp_path):
+    saved = get_config("smoke").to_dict()
+    saved["cnn_aug"]["freq_m"] = saved["cnn_aug"].pop("frame_mask_max")  # a config.json written before the rename
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    with pytest.raises(KeyError, match=re.escape(f"{path}: config key 'cnn_aug.freq_m' was renamed to 'cnn_aug.frame_mask_max'")):
+        Config.load(tmp_path)
 
 
 def test_stage_config_saves_in_run_folder(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ from islr.config import get_config
 from islr.prepare import load_prepared, prepare
 from islr.train import distill
 from islr.export import stage
-from islr.train.run import build_model, held_out_participants, run_folder, train_fold, tuned_config
+from islr.train.run import build_model, held_out_participants, run_folder, train_fold
+from islr.tune import tuned_config
 
 
 @pytest.fixture(scope="module")

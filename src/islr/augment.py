@@ -441,10 +441,10 @@ def augment_cnn_points(x: torch.Tensor, lengths: torch.Tensor, cfg: CNNAugConfig
     """
     if x.shape[2] != len(landmarks.CNN_AUG_POINTS):
         raise ValueError(f"CNN augmentation expects {len(landmarks.CNN_AUG_POINTS)} points, got {x.shape[2]}")
-    x = global_affine(x, lengths, gen, cfg.aug_prob, cfg.affine_scale, cfg.affine_shift, per_axis_shift=False)
+    x = global_affine(x, lengths, gen, cfg.affine_prob, cfg.affine_scale, cfg.affine_shift, per_axis_shift=False)
     x, lengths = time_interpolate(x, lengths, gen, cfg.interpol_prob, cfg.interpol_factor, cfg.interpol_offset,
                                   min_length=11)
-    x = flip(x, lengths, gen, cfg.invert_prob, landmarks.CNN_AUG_FLIP)
+    x = flip(x, lengths, gen, cfg.flip_prob, landmarks.CNN_AUG_FLIP)
     x = part_shift(x, lengths, gen, cfg.shift_prob, _CNN_PARTS)
     x = part_scale(x, lengths, gen, cfg.scale_prob, _CNN_PARTS, cfg.scale_range)
     x = part_rotate(x, lengths, gen, cfg.rotate_prob, _CNN_PARTS, cfg.rotate_deg)
@@ -719,5 +719,5 @@ def mask_image(img: torch.Tensor, gen: torch.Generator, cfg: CNNAugConfig) -> to
     One Bernoulli per sample decides both masks, as in the reference (both sit under one probability).
     """
     apply = _bernoulli(gen, img.shape[0], cfg.masking_prob)
-    masked = mask_points(mask_frames(img, gen, 1.0, cfg.freq_m), gen, 1.0, cfg.time_m)
+    masked = mask_points(mask_frames(img, gen, 1.0, cfg.frame_mask_max), gen, 1.0, cfg.point_mask_max)
     return torch.where(apply.to(img.device)[:, None, None, None], masked, img)

@@ -22,6 +22,17 @@ from pathlib import Path
 from typing import Any
 
 PROFILES = ("smoke", "default", "full")
+#: Keys renamed to say what they do; the old names (the reference's) live on as Optuna parameter names in
+#: :mod:`islr.tune`. An override or a saved config that uses an old key is an error naming the new one.
+RENAMED_KEYS = {
+    "cnn_aug.aug_prob": "cnn_aug.affine_prob",
+    "cnn_aug.invert_prob": "cnn_aug.flip_prob",
+    "cnn_aug.interp_nearest_random": "cnn_aug.random_frame_pick_prob",
+    "cnn_aug.freq_m": "cnn_aug.frame_mask_max",
+    "cnn_aug.time_m": "cnn_aug.point_mask_max",
+    **{f"{block}.{old}": f"{block}.{new}" for block in ("cnn_train", "transformer_train")
+       for old, new in (("pw_bad", "class_weight_power_poor"), ("pw_com", "class_weight_power_similar"))},
+}
 
 
 @dataclass
@@ -61,13 +72,16 @@ class SplitConfig:
 class CNNAugConfig:
     """CNN augmentation probabilities and ranges; defaults are the reference's best_CFG (METHOD_FACTS §3a)."""
 
-    aug_prob: float = 0.2419
+    #: Probability of the global affine (scale and shift of the whole sequence); the other augmentations have their
+    #: own probabilities. Optuna / reference name: aug_prob.
+    affine_prob: float = 0.2419
     affine_scale: tuple[float, float] = (0.8, 1.3)
     affine_shift: float = 0.1
     interpol_prob: float = 0.3738
     interpol_factor: tuple[float, float] = (0.8, 1.5)
     interpol_offset: float = 0.5
-    invert_prob: float = 0.2248
+    #: Mirror left/right (reference name: invert_prob).
+    flip_prob: float = 0.2248
     shift_prob: float = 0.2049
     scale_prob: float = 0.3140
     scale_range: tuple[float, float] = (0.88, 1.14)
@@ -76,13 +90,18 @@ class CNNAugConfig:
     tree_rot_prob: float = 0.3738
     tree_rot_tree_prob: float = 0.5
     tree_rot_deg: float = 5.0
-    interp_nearest_random: float = 0.3761
+    #: Resizing a sequence longer than 160 frames: probability of picking 160 random frames (kept in order) instead
+    #: of the nearest resize (reference name: interp_nearest_random).
+    random_frame_pick_prob: float = 0.3761
     mixup_prob: float = 0.4875
     mixup_alpha: float = 1.2592
     replace_prob: float = 0.2390
+    #: Probability of the masking step, which zeroes a run of frames and a run of point columns of the image.
     masking_prob: float = 0.98
-    freq_m: int = 80
-    time_m: int = 18
+    #: Masked frames per sample: fewer than this (reference name: freq_m, torchaudio's FrequencyMasking).
+    frame_mask_max: int = 80
+    #: Masked point columns per sample: fewer than this (reference name: time_m, torchaudio's TimeMasking).
+    point_mask_max: int = 18
 
 
 @dataclass
@@ -149,9 +168,12 @@ class TrainConfig:
     pct_start: float = 0.1
     flat_fraction: float = 0.6
     label_smoothing: float = 0.5127
+    #: Per-class loss weights ``poor_c ** class_weight_power_poor + similar_c ** class_weight_power_similar`` from
+    #: resources/class_weights.csv: poorly predicted classes and classes of semantically similar pairs weigh more
+    #: (reference names: pw_bad, pw_com).
     class_weights: bool = True
-    pw_bad: float = 0.82197
-    pw_com: float = 1.39792
+    class_weight_power_poor: float = 0.82197
+    class_weight_power_similar: float = 1.39792
     grad_clip: float = 0.0
     amp: bool = True
     early_stop: int = 40
@@ -222,7 +244,10 @@ class Config:
         path = Path(path)
         if path.is_dir():
             path = path / "config.json"
-        return cls().override(json.loads(path.read_text()))
+        try:
+            return cls().override(json.loads(path.read_text()))
+        except KeyError as e:
+            raise KeyError(f"{path}: {e.args[0]}") from None
 
 
 def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +296,8 @@ def _apply(obj: Any, overrides: dict[str, Any], prefix: str) -> Any:
     changes = {}
     for key, value in overrides.items():
         name = f"{prefix}{key}"
+        if name in RENAMED_KEYS:
+            raise KeyError(f"config key {name!r} was renamed to {RENAMED_KEYS[name]!r}")
         if key not in known:
             raise KeyError(f"unknown config key {name!r}; valid keys here: {sorted(known)}")
         current = getattr(obj, key)

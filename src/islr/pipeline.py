@@ -42,7 +42,7 @@ class CNNPipeline:
         frame_index = None
         if gen is not None:
             seq, lengths = augment.augment_cnn_points(seq, lengths, self.aug, gen)
-            frame_index = augment.random_frame_indices(lengths, gen, self.aug.interp_nearest_random, self.n_frames)
+            frame_index = augment.random_frame_indices(lengths, gen, self.aug.random_frame_pick_prob, self.n_frames)
         cols = torch.as_tensor(landmarks.CNN_AUG_TO_CNN, device=seq.device)
         return cnn_input(seq.index_select(2, cols), lengths, self.n_frames, frame_index=frame_index)
 
@@ -89,7 +89,7 @@ PIPELINES = {"cnn": CNNPipeline, "transformer": TransformerPipeline}
 
 
 #: Point-level CNN augmentations and the CNNAugConfig probability that switches each (METHOD_FACTS §3a).
-CNN_POINT_AUGS = {"global affine": "aug_prob", "temporal interpolation": "interpol_prob", "flip": "invert_prob",
+CNN_POINT_AUGS = {"global affine": "affine_prob", "temporal interpolation": "interpol_prob", "flip": "flip_prob",
                   "part shift": "shift_prob", "part scale": "scale_prob", "part rotation": "rotate_prob",
                   "finger-tree rotation": "tree_rot_prob"}
 

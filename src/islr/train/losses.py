@@ -31,13 +31,15 @@ from islr.config import DistillConfig, TrainConfig
 NUM_CLASSES = 250
 
 
-def class_weights(pw_bad: float = 0.82197, pw_com: float = 1.39792,
+def class_weights(power_poor: float = 0.82197, power_similar: float = 1.39792,
                   csv: str | Path = paths.CLASS_WEIGHTS_CSV) -> torch.Tensor:
-    """Per-class loss weights ``w_c = bad_c^pw_bad + common_c^pw_com`` (METHOD_FACTS §5 "Class weights").
+    """Per-class loss weights ``w_c = poor_c^power_poor + similar_c^power_similar`` (METHOD_FACTS §5 "Class weights").
 
     Args:
-        pw_bad: power of the "poorly predicted" weights (best_CFG: 0.82197).
-        pw_com: power of the "commonly confused" weights (best_CFG: 1.39792).
+        power_poor: power of the weights of poorly predicted classes, CSV column ``bad_weight`` (best_CFG: 0.82197;
+            the reference's ``pw_bad``).
+        power_similar: power of the weights of classes in semantically similar pairs, CSV column ``common_weight``
+            (best_CFG: 1.39792; the reference's ``pw_com``).
         csv: table with columns ``label_index``, ``bad_weight``, ``common_weight`` (250 rows).
 
     Returns:
@@ -46,7 +48,7 @@ def class_weights(pw_bad: float = 0.82197, pw_com: float = 1.39792,
     table = pd.read_csv(csv).sort_values("label_index")
     if not np.array_equal(table["label_index"].to_numpy(), np.arange(len(table))):
         raise ValueError(f"{csv}: label_index must be 0..{len(table) - 1} exactly once")
-    weights = table["bad_weight"].to_numpy() ** pw_bad + table["common_weight"].to_numpy() ** pw_com
+    weights = table["bad_weight"].to_numpy() ** power_poor + table["common_weight"].to_numpy() ** power_similar
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -169,14 +171,15 @@ def build_loss(train_cfg: TrainConfig, aux_weight: float = 0.4, distill_cfg: Dis
     """The loss of one training config.
 
     Args:
-        train_cfg: :class:`islr.config.TrainConfig` (class_weights, pw_bad, pw_com, label_smoothing).
+        train_cfg: :class:`islr.config.TrainConfig` (class_weights, class_weight_power_*, label_smoothing).
         aux_weight: deep-supervision share of the auxiliary head (``CNNConfig.hypercolumn_weight``).
         distill_cfg: :class:`islr.config.DistillConfig` to wrap the loss for distillation, or None.
 
     Returns:
         A module following the loop's loss protocol.
     """
-    weight = class_weights(train_cfg.pw_bad, train_cfg.pw_com) if train_cfg.class_weights else None
+    weight = (class_weights(train_cfg.class_weight_power_poor, train_cfg.class_weight_power_similar)
+              if train_cfg.class_weights else None)
     loss = DeepSupervisionLoss(weight, train_cfg.label_smoothing, aux_weight)
     if distill_cfg is not None:
         loss = DistillationLoss(loss, distill_cfg.temperature, distill_cfg.kd_weight)
