@@ -210,6 +210,44 @@ def test_plots_are_written(tmp_path):
         "optimization_history.png", "intermediate_values.png"]
 
 
+_CREATE_TOGETHER = """
+import sys, time
+from pathlib import Path
+from islr import tune
+url, barrier, me, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+(barrier / me).touch()
+while len(list(barrier.iterdir())) < n:  # all processes create the study at the same moment
+    time.sleep(0.001)
+print(tune.create_study("fresh", url, heartbeat_interval=1).study_name)
+"""
+
+
+def _fresh_postgres(url: str) -> str:
+    """A new, empty database on the server of ``url``: its URL."""
+    import sqlalchemy
+
+    name = f"islr_fresh_{uuid.uuid4().hex[:8]}"
+    with sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    return sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_workers_starting_together_on_a_new_database(tmp_path, backend, request):
+    """Optuna creates a new database's tables without a lock: without create_study's retry, 2 of 3 processes
+    started at once usually fail ("table trials already exists", "UNIQUE constraint failed: alembic_version")."""
+    url = _sqlite(tmp_path, "fresh") if backend == "sqlite" else _fresh_postgres(request.getfixturevalue(
+        "postgres_url"))
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _CREATE_TOGETHER, url, str(barrier), str(i), "3"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) for i in range(3)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip().endswith("fresh"), err[-2000:]
+    assert len(optuna.get_all_study_summaries(url)) == 1
+
+
 def _running_with_progress(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     trials = study.get_trials()
     running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import Trial, TrialState
 
 from islr import paths
@@ -211,8 +212,15 @@ def create_study(name: str, storage: str | None = None, *, seed: int | None = No
         else:  # Optuna 4.0-4.8: the same callback under its old names
             retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(
                 max_retry, inherit_intermediate_values=True)}
-        rdb = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
-                                         grace_period=grace_period, **retry)
+        for attempt in range(3):  # Optuna's table set-up is not atomic: workers starting on a new database race
+            try:
+                rdb = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
+                                                 grace_period=grace_period, **retry)
+                break
+            except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+                if attempt == 2:
+                    raise
+                time.sleep(1.0 + attempt)  # the winner finishes its tables meanwhile
         sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # liar: parallel workers spread out
         pruner = optuna.pruners.MedianPruner(pruner_startup_trials, pruner_warmup_steps)
         return optuna.create_study(study_name=name, storage=rdb, direction="maximize", sampler=sampler,
