@@ -157,7 +157,7 @@ def params_to_overrides(model_family: str, params: dict[str, Any]) -> dict[str, 
     by_name = {p.name: p.key for p in SPACES[model_family]}
     if unknown := sorted(set(params) - set(by_name)):
         raise KeyError(f"parameters {unknown} are not in the {model_family} search space")
-    return {by_name[name]: value for name, value in sorted(params.items())} | FIXED[model_family]
+    return dict(sorted(({by_name[name]: value for name, value in params.items()} | FIXED[model_family]).items()))
 
 
 class TrainingObjective:
@@ -263,8 +263,9 @@ def run_study(name: str, objective: Objective, n_trials: int, storage: str | Non
 
     # MaxTrialsCallback checks after a trial only: a worker joining a finished study must not start one more.
     if len(study.get_trials(deepcopy=False, states=FINISHED)) < n_trials:
-        study.optimize(run_trial, callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
-                       gc_after_trial=False)
+        with _experimental_ok():  # Optuna 4.0 warns on its own stale-trial check
+            study.optimize(run_trial, callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
+                           gc_after_trial=False)
     return study
 
 
