@@ -76,7 +76,8 @@ def test_saved_config_with_an_old_key_names_file_and_new_key(tmp_path):
     saved["cnn_aug"]["freq_m"] = saved["cnn_aug"].pop("frame_mask_max")  # a config.json written before the rename
     path = tmp_path / "config.json"
     path.write_text(json.dumps(saved))
-    with pytest.raises(KeyError, match=re.escape(f"{path}: config key 'cnn_aug.freq_m' was renamed to 'cnn_aug.frame_mask_max'")):
+    message = f"{path}: config key 'cnn_aug.freq_m' was renamed to 'cnn_aug.frame_mask_max'"
+    with pytest.raises(KeyError, match=re.escape(message)):
         Config.load(tmp_path)
 
 

@@ -1,7 +1,8 @@
 """islr.tune: search spaces, shared studies (SQLite and a real PostgreSQL), kill/resume, best config, plots.
 
-Worker tests start real ``python -m islr tune … --objective tune_toy:ToyObjective`` processes. PostgreSQL: the server named by
-$ISLR_TEST_POSTGRES_URL, else one started here with scripts/postgres.sh (installed with apt-get if missing).
+Worker tests start real ``python -m islr tune … --objective tune_toy:ToyObjective`` processes (tests/tune_toy.py).
+PostgreSQL: the server named by $ISLR_TEST_POSTGRES_URL, else one started here with scripts/postgres.sh (installed
+with apt-get if missing).
 """
 
 from __future__ import annotations
