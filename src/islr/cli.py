@@ -15,6 +15,7 @@ COMMANDS = {
     "extract": ("islr.extract", "videos -> asl-signs landmark files with MediaPipe Holistic (own environment)"),
     "synth": ("islr.synth", "write a synthetic dataset in the exact asl-signs layout"),
     "predict": ("islr.predict", "top-5 signs of parquet, .pose or video files with the TFLite model"),
+    "evaluate": ("islr.evaluate", "score a TFLite model or checkpoint on an asl-signs folder (table + plot)"),
     "live": ("islr.live", "sliding-window recognition from a camera (or a video replayed as one)"),
     "report": ("islr.report", "markdown tables of training runs and benchmarks from an outputs folder"),
 }

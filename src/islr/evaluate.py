@@ -1,0 +1,502 @@
+"""``islr evaluate MODEL DIR``: score a model on a folder of labelled landmark files.
+
+MODEL is either a Kaggle-contract TFLite file (called per file exactly like the competition harness, through
+:class:`islr.predict.TFLiteSignModel`) or a training checkpoint (``best.pt``, or the run folder holding it), run with
+the training's own deterministic preprocessing (the ``eval`` transform of :mod:`islr.pipeline`, built from the
+config stored in the checkpoint). DIR is any folder in the asl-signs layout (``train.csv`` +
+``train_landmark_files/``). Every file is scored on its own (no batching, no padding), so the numbers are those of a
+user calling the model on that file.
+
+The result (:class:`Evaluation`) holds one row per sequence and gives: top-1 / top-5 over the 250 signs, top-1 among
+only the signs present in the folder (e.g. hello vs thankyou), per-participant and per-sign accuracy, and the
+confusion matrix among the signs present. Rows of ``train.csv`` whose sign is empty (videos of a sign outside the
+250, written by ``islr extract``) are predicted but not scored.
+
+:func:`real_training_signs` says which signs a run's training data holds *real* recordings of (the rest of the
+250 are known from synthetic sequences only), for the demo (notebook 07, ``islr live``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from islr import io, paths
+
+#: Scores a model returns: raw logits (the ensemble is a weighted sum of raw logits, METHOD_FACTS §7).
+SCORE_KIND = "raw logit"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------
+def family_of_state(state: dict) -> str:
+    """Model family ("cnn" | "bert" | "deberta") of a checkpoint's state dict, from its parameter names."""
+    keys = list(state)
+    if any(k.startswith("backbone.") for k in keys):
+        return "cnn"
+    if any(".query_proj." in k for k in keys):  # DeBERTa-v2 attention names its projections *_proj
+        return "deberta"
+    if any(k.startswith("encoder.layer.") for k in keys):
+        return "bert"
+    raise ValueError(f"cannot tell the model family from the parameter names ({', '.join(keys[:4])}, …)")
+
+
+def _load_run_checkpoint(path: Path, family: str):
+    """The ONE place that turns a checkpoint into a model (switch here when :mod:`islr.runs` lands)."""
+    from islr.config import Config
+    from islr.train.run import load_trained
+
+    return load_trained(Config(), family, run_dir=path.parent)
+
+
+class CheckpointModel:
+    """A training checkpoint as a (T, 543, 3) → (250,) raw-logit function, with the training's eval preprocessing.
+
+    Args:
+        path: ``best.pt`` or the run folder holding it.
+        family: "cnn" | "bert" | "deberta"; None = read from the parameter names.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: the file is not a checkpoint of one of the three families.
+    """
+
+    def __init__(self, path: str | Path, family: str | None = None):
+        import torch
+
+        from islr.config import Config
+        from islr.train.run import FAMILIES
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "best.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        if path.name != "best.pt":
+            raise ValueError(f"{path}: pass a run's best.pt (or its run folder); other checkpoints are not supported")
+        try:
+            ckpt = torch.load(path, weights_only=True, map_location="cpu")
+            state, stored = ckpt["model"], (ckpt.get("config") or {}).get("run")
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message naming it
+            raise ValueError(f"{path}: not a readable islr training checkpoint ({type(exc).__name__}: {exc})") from exc
+        self.family = family or family_of_state(state)
+        if self.family not in FAMILIES:
+            raise ValueError(f"{path}: unknown family {self.family!r} (one of {', '.join(FAMILIES)})")
+        self.path = path
+        self.config = Config().override(stored) if stored else Config()
+        self.model = _load_run_checkpoint(path, self.family)
+        pipeline = FAMILIES[self.family].pipeline
+        self.points = np.asarray(pipeline.points)
+        self.transform = pipeline(self.config, train=False)  # the eval transform the training loop used
+        self.name = f"{self.family} checkpoint {path.parent.name}/{path.name}"
+
+    def __call__(self, landmarks: np.ndarray) -> np.ndarray:
+        """(T, 543, 3) float32 with NaNs → (250,) raw logits."""
+        import torch
+
+        from islr.data import pad_sequences
+        from islr.train.loop import forward
+        from islr.train.losses import main_logits
+
+        seq, lengths = pad_sequences([np.asarray(landmarks, np.float32)[:, self.points]])  # (1, T, P, 3), (1,)
+        batch = {"seq": seq, "lengths": lengths, "y": torch.zeros(1, dtype=torch.int64),
+                 "index": torch.zeros(1, dtype=torch.int64)}
+        with torch.no_grad():
+            return main_logits(forward(self.model, self.transform(batch)["x"]))[0].float().numpy()
+
+
+def load_model(path: str | Path, family: str | None = None, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """A model file as a (T, 543, 3) → (250,) raw-logit function with a ``name``.
+
+    Args:
+        path: a ``.tflite`` (Kaggle contract) or a training checkpoint (``best.pt`` or its run folder).
+        family: checkpoint family; None = detected.
+        threads: TFLite interpreter threads.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: neither a TFLite file nor a checkpoint.
+    """
+    from islr.predict import TFLiteSignModel
+
+    path = Path(path)
+    if path.suffix == ".tflite":
+        model = TFLiteSignModel(path, threads)
+        model.name = f"TFLite {path.name}"
+        return model
+    if path.is_dir() or path.suffix == ".pt":
+        return CheckpointModel(path, family)
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}")
+    raise ValueError(f"{path}: not a model (a .tflite file, a best.pt checkpoint or a run folder)")
+
+
+class WeightedEnsemble:
+    """Weighted sum of several models' raw logits (the submission's formula, METHOD_FACTS §7), for checkpoints.
+
+    Args:
+        members: {name: model} — callables (T, 543, 3) → (250,).
+        weights: {name: weight}, same names.
+    """
+
+    def __init__(self, members: dict, weights: dict[str, float]):
+        if set(members) != set(weights):
+            raise ValueError(f"members {sorted(members)} and weights {sorted(weights)} differ")
+        self.members, self.weights = members, weights
+        self.name = "ensemble " + " + ".join(f"{w:.2f}·{n}" for n, w in weights.items())
+
+    def __call__(self, landmarks: np.ndarray) -> np.ndarray:
+        return sum(w * np.asarray(self.members[n](landmarks), np.float64) for n, w in self.weights.items())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+def read_folder(data_dir: str | Path) -> pd.DataFrame:
+    """The sequences of an asl-signs folder with labels in the models' 250-sign order (-1 = unlabelled row).
+
+    Raises:
+        FileNotFoundError: ``data_dir`` is not a folder or has no train.csv (names it).
+        ValueError: train.csv lacks a column or names a sign outside the 250 (names the file).
+    """
+    data_dir = Path(data_dir)
+    csv = data_dir / "train.csv"
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: no such folder")
+    if not csv.exists():
+        raise FileNotFoundError(f"{data_dir}: not an asl-signs folder (no train.csv)")
+    frame = pd.read_csv(csv, dtype={"path": str, "sign": str}, keep_default_na=False)
+    missing = [c for c in io.TRAIN_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{csv}: missing column(s) {', '.join(missing)}")
+    sign_map = io.read_sign_map(paths.SIGN_MAP_JSON.parent)  # the models' label order
+    unknown = sorted(set(frame["sign"]) - set(sign_map) - {""})
+    if unknown:
+        raise ValueError(f"{csv}: {len(unknown)} sign(s) not among the 250: {unknown[:10]}")
+    out = frame[list(io.TRAIN_COLUMNS)].copy()
+    out["participant_id"] = out["participant_id"].astype(np.int64)
+    out["sequence_id"] = out["sequence_id"].astype(np.int64)
+    out["label"] = out["sign"].map(sign_map).fillna(-1).astype(np.int64)
+    return out
+
+
+def describe_folder(data_dir: str | Path, sequence_ids: Sequence[int] | None = None) -> str:
+    """What a folder (or the chosen sequences of it) holds, in the words figures use: "bundled real sample",
+    "synthetic", "full Kaggle set", or the folder's name."""
+    from islr.data import real_sample_ids
+    from islr.synth import INFO_NAME
+
+    data_dir = Path(data_dir).resolve()
+    ids = pd.read_csv(data_dir / "train.csv", usecols=["sequence_id"])["sequence_id"].astype(np.int64)
+    if sequence_ids is not None:
+        ids = ids[ids.isin(set(int(i) for i in sequence_ids))]
+    n = len(ids)
+    if data_dir == paths.SAMPLE_DIR.resolve():
+        return f"bundled real sample ({n} sequences)"
+    if data_dir == paths.KAGGLE_DATA or n > 90_000:
+        return f"full Kaggle set ({n:,} sequences)"
+    if (data_dir / INFO_NAME).exists():  # written by islr.synth: synthetic, maybe + the bundled real sample
+        n_real = int(ids.isin(real_sample_ids()).sum())
+        if n_real == n:
+            return f"bundled real sample ({n} sequences, from {data_dir.name})"
+        return f"synthetic ({n - n_real} sequences)" + (f" + bundled real sample ({n_real})" if n_real else "")
+    return f"folder {data_dir.name} ({n:,} sequences)"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------------------------
+def _sign_names() -> list[str]:
+    mapping = io.read_sign_map(paths.SIGN_MAP_JSON.parent)
+    return [s for s, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+
+
+@dataclass
+class Evaluation:
+    """Per-sequence predictions of one model on one folder, and the tables and plot made from them.
+
+    Attributes:
+        rows: one row per sequence: path, participant_id, sequence_id, sign, label (-1 = unlabelled), frames,
+            predicted (top-1 sign), top5 (signs), correct, in_top5, predicted_present (top-1 among the signs
+            present), correct_present.
+        logits: (N, 250) raw logits, in ``rows`` order.
+        model: the model's name.
+        data: what the folder holds (:func:`describe_folder`).
+    """
+
+    rows: pd.DataFrame
+    logits: np.ndarray
+    model: str
+    data: str
+    signs: list[str] = field(default_factory=_sign_names, repr=False)
+
+    @property
+    def scored(self) -> pd.DataFrame:
+        """The labelled rows (those that count in the accuracies)."""
+        return self.rows[self.rows["label"] >= 0]
+
+    def summary(self) -> dict:
+        """top1, top5 (250-way), top1_present (among the signs present), and the counts."""
+        s = self.scored
+        return {"model": self.model, "data": self.data, "n": int(len(s)),
+                "n_unlabelled": int(len(self.rows) - len(s)),
+                "participants": int(s["participant_id"].nunique()), "signs": int(s["sign"].nunique()),
+                "top1": _mean(s["correct"]), "top5": _mean(s["in_top5"]),
+                "top1_present": _mean(s["correct_present"])}
+
+    def table(self) -> pd.DataFrame:
+        """The summary as a one-row table."""
+        return pd.DataFrame([self.summary()])
+
+    def per_participant(self) -> pd.DataFrame:
+        """n, top1, top5 and top1 among the signs present, per participant (worst first)."""
+        return self._grouped("participant_id")
+
+    def per_sign(self) -> pd.DataFrame:
+        """n, top1, top5 and top1 among the signs present, per sign (worst first)."""
+        return self._grouped("sign")
+
+    def _grouped(self, key: str) -> pd.DataFrame:
+        g = self.scored.groupby(key)
+        out = pd.DataFrame({"n": g.size(), "top1": g["correct"].mean(), "top5": g["in_top5"].mean(),
+                            "top1_present": g["correct_present"].mean()})
+        return out.sort_values(["top1", "n"], ascending=[True, False])
+
+    def confusion(self) -> pd.DataFrame:
+        """Counts of true sign (rows) → predicted sign (columns) among the signs present; a 250-way prediction of
+        any other sign is counted in the column "other"."""
+        s = self.scored
+        present = sorted(s["sign"].unique())
+        pred = s["predicted"].where(s["predicted"].isin(present), "other")
+        table = pd.crosstab(pd.Categorical(s["sign"], present), pd.Categorical(pred, [*present, "other"]),
+                            rownames=["true"], colnames=["predicted"], dropna=False)
+        return table
+
+    def as_dict(self) -> dict:
+        """Everything as plain JSON-able values (the CLI's ``--json``)."""
+        return {"summary": self.summary(),
+                "per_participant": _records(self.per_participant(), "participant_id"),
+                "per_sign": _records(self.per_sign(), "sign"),
+                "confusion": {"signs": list(self.confusion().index), "columns": list(self.confusion().columns),
+                              "counts": self.confusion().to_numpy().tolist()},
+                "predictions": [{"path": r.path, "sign": r.sign, "top5": list(r.top5),
+                                 "top5_raw_logits": [round(float(v), 4) for v in r.top5_logits]}
+                                for r in self.rows.itertuples()]}
+
+    def predictions(self, k: int = 5) -> pd.DataFrame:
+        """Per file: true sign and the top-k signs with their raw logits (labelled as such)."""
+        rows = []
+        for r in self.rows.itertuples():
+            rows.append({"path": r.path, "sign": r.sign or "(unlabelled)", "frames": r.frames,
+                         **{f"top{i + 1} ({SCORE_KIND})": f"{s} {v:.2f}"
+                            for i, (s, v) in enumerate(zip(r.top5[:k], r.top5_logits[:k]))}})
+        return pd.DataFrame(rows)
+
+    def plot(self, fig=None):
+        """Per-participant top-1/top-5 bars and the confusion matrix among the signs present; the title names the
+        model and the data."""
+        import matplotlib.pyplot as plt
+
+        fig = fig or plt.figure(figsize=(12, 4.2))
+        ax_p, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
+        pp = self.per_participant().sort_index()
+        x = np.arange(len(pp))
+        ax_p.bar(x - 0.2, pp["top1"], 0.4, label="top-1 (250-way)", color="tab:blue")
+        ax_p.bar(x + 0.2, pp["top5"], 0.4, label="top-5 (250-way)", color="tab:cyan")
+        ax_p.plot(x, pp["top1_present"], "k_", ms=14, mew=2, label="top-1 among the signs present")
+        ax_p.set_xticks(x, [f"{p}\n({n})" for p, n in zip(pp.index, pp["n"])], fontsize=7)
+        ax_p.set_xlabel("participant (sequences)")
+        ax_p.set_ylim(0, 1.05)
+        ax_p.set_ylabel("accuracy")
+        ax_p.legend(fontsize=7, loc="lower right")
+        s = self.summary()
+        ax_p.set_title(f"per participant — overall top-1 {s['top1']:.3f}, top-5 {s['top5']:.3f}, "
+                       f"among present {s['top1_present']:.3f} (n={s['n']})", fontsize=9)
+        conf = self.confusion()
+        ax_c.imshow(conf.to_numpy(), cmap="Blues", aspect="auto")
+        for (i, j), v in np.ndenumerate(conf.to_numpy()):
+            if len(conf) <= 20 and v:
+                ax_c.text(j, i, str(v), ha="center", va="center", fontsize=7)
+        ax_c.set_xticks(range(conf.shape[1]), conf.columns, rotation=90, fontsize=7)
+        ax_c.set_yticks(range(conf.shape[0]), conf.index, fontsize=7)
+        ax_c.set_xlabel("predicted (250-way top-1; other = a sign not in this folder)")
+        ax_c.set_ylabel("true")
+        ax_c.set_title("confusion among the signs present", fontsize=9)
+        fig.suptitle(f"{self.model} on {self.data}", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _records(df: pd.DataFrame, key: str) -> list[dict]:
+    return [{key: (int(k) if isinstance(k, (np.integer, int)) else k), **{c: float(v) for c, v in r.items()}}
+            for k, r in df.iterrows()]
+
+
+def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence_ids: Sequence[int] | None = None,
+             participants: Sequence[int] | None = None, data_label: str | None = None,
+             progress: bool = True) -> Evaluation:
+    """Score ``model`` on every (chosen) sequence of an asl-signs folder, one file at a time.
+
+    Args:
+        model: a model file (``.tflite``, ``best.pt``, a run folder) or a callable (T, 543, 3) → (250,) logits.
+        data_dir: folder in the asl-signs layout.
+        family: checkpoint family when ``model`` is a checkpoint (None = detected).
+        sequence_ids: score only these sequences (e.g. held-out participants' real rows).
+        participants: score only these participants.
+        data_label: how figures name the data (default :func:`describe_folder`).
+        progress: tqdm bar.
+
+    Returns:
+        :class:`Evaluation`.
+
+    Raises:
+        FileNotFoundError: no folder / train.csv / landmark file (names it), or no model file.
+        io.LandmarkFileError: a landmark file that cannot be read (names it).
+        ValueError: the selection is empty, or the model does not return 250 scores.
+    """
+    from tqdm.auto import tqdm
+
+    data_dir = Path(data_dir)
+    index = read_folder(data_dir)
+    if sequence_ids is not None:
+        index = index[index["sequence_id"].isin({int(i) for i in sequence_ids})]
+    if participants is not None:
+        index = index[index["participant_id"].isin({int(p) for p in participants})]
+    if index.empty:
+        raise ValueError(f"{data_dir}: no sequence to score (empty train.csv or nothing matches the selection)")
+    if not callable(model):
+        model = load_model(model, family)
+    name = getattr(model, "name", type(model).__name__)
+    signs = _sign_names()
+    logits, frames = [], []
+    for rel in tqdm(index["path"], desc="evaluate", unit="file", disable=not progress, mininterval=2.0):
+        path = data_dir / rel
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: listed in {data_dir / 'train.csv'} but missing")
+        x = io.read_landmarks(path)  # raises LandmarkFileError naming the file
+        out = np.asarray(model(x), np.float64).reshape(-1)
+        if out.shape != (len(signs),) or not np.isfinite(out).all():
+            raise ValueError(f"{name} gave {out.shape} scores (finite: {np.isfinite(out).all()}) for {path}; "
+                             f"expected {len(signs)} finite logits")
+        logits.append(out)
+        frames.append(len(x))
+    logits = np.stack(logits)  # (N, 250)
+    rows = index.reset_index(drop=True)
+    labels = rows["label"].to_numpy()
+    order = np.argsort(-logits, axis=1)[:, :5]  # (N, 5)
+    present = np.unique(labels[labels >= 0])
+    rows["frames"] = frames
+    rows["predicted"] = [signs[i] for i in order[:, 0]]
+    rows["top5"] = [[signs[i] for i in o] for o in order]
+    rows["top5_logits"] = [logits[r, o].tolist() for r, o in enumerate(order)]
+    rows["correct"] = order[:, 0] == labels
+    rows["in_top5"] = (order == labels[:, None]).any(1)
+    if len(present):
+        best_present = present[logits[:, present].argmax(1)]  # (N,) label of the best sign among those present
+        rows["predicted_present"] = [signs[i] for i in best_present]
+        rows["correct_present"] = best_present == labels
+    else:
+        rows["predicted_present"], rows["correct_present"] = "", False
+    return Evaluation(rows, logits.astype(np.float32), name,
+                      data_label or describe_folder(data_dir, rows["sequence_id"].tolist()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a run's model knows from real recordings
+# ---------------------------------------------------------------------------------------------------------------
+def real_training_signs(cfg) -> pd.DataFrame:
+    """Signs with REAL recordings in the training data of ``cfg``'s run, with their counts.
+
+    The data is the run's recorded data source (``data_source.json`` in the run folder) when there is one, else
+    the source ``cfg`` resolves to. In the embedded default every other sign is known from synthetic sequences only.
+
+    Returns:
+        DataFrame indexed by sign: real_sequences, real_participants (most sequences first); the attribute
+        ``attrs["data"]`` names the data.
+    """
+    from islr.data import DataSource, real_ids_of, resolve_source
+
+    recorded = paths.run_dir(cfg.run_name) / "data_source.json"
+    if recorded.exists():
+        info = json.loads(recorded.read_text())
+        source = DataSource(Path(info["path"]), info["kind"], info["label"])
+    else:
+        source = resolve_source(cfg)
+    table = read_folder(source.path)
+    real = real_ids_of(source)
+    if real is not None:
+        table = table[table["sequence_id"].isin(real)]
+    out = table.groupby("sign").agg(real_sequences=("sequence_id", "size"),
+                                    real_participants=("participant_id", "nunique"))
+    out = out.sort_values(["real_sequences", "real_participants"], ascending=False)
+    out.attrs["data"] = source.label
+    return out
+
+
+def knows_line(real_signs: pd.DataFrame, limit: int = 12) -> str:
+    """One sentence for the demo: which signs the model has real training data for."""
+    signs = list(real_signs.index)
+    if len(signs) >= 250:
+        return f"trained on real recordings of all 250 signs ({real_signs.attrs.get('data', '')})"
+    shown = ", ".join(f"{s} ({n})" for s, n in real_signs["real_sequences"].head(limit).items())
+    more = f" and {len(signs) - limit} more" if len(signs) > limit else ""
+    return (f"real training data for {len(signs)} of 250 signs: {shown}{more}; the others were learnt from "
+            f"synthetic sequences only")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------------------
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="islr evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", help="a .tflite model, a best.pt checkpoint or a run folder")
+    ap.add_argument("data_dir", help="a folder in the asl-signs layout (train.csv + train_landmark_files/)")
+    ap.add_argument("--family", choices=("cnn", "bert", "deberta"), default=None,
+                    help="checkpoint family (default: read from the checkpoint)")
+    ap.add_argument("--participants", type=int, nargs="+", default=None, help="score only these participants")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    ap.add_argument("--plot", default="", help="save the figure here (default: outputs/figures/evaluate/...png)")
+    ap.add_argument("--no-plot", action="store_true", help="do not draw the figure")
+    ap.add_argument("--threads", type=int, default=1, help="TFLite interpreter threads")
+    args = ap.parse_args(argv)
+    try:
+        model = load_model(args.model, args.family, args.threads)
+        result = evaluate(model, args.data_dir, participants=args.participants, progress=not args.json)
+    except (OSError, ValueError) as exc:  # missing/bad model, folder or landmark file: the message names it
+        print(f"islr evaluate: {exc}", file=sys.stderr)
+        return 2
+    plot_path = None
+    if not args.no_plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        plot_path = Path(args.plot) if args.plot else (
+            paths.figures_dir("evaluate") / f"{Path(args.model).stem}__{Path(args.data_dir).resolve().name}.png")
+        plot_path.parent.mkdir(parents=True, exist_ok=True)
+        result.plot().savefig(plot_path, dpi=110)
+    if args.json:
+        print(json.dumps({**result.as_dict(), "plot": str(plot_path) if plot_path else None}))
+        return 0
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(result.table().drop(columns=["model", "data"]).to_string(index=False, float_format="%.4f"))
+        print(f"\nmodel: {result.model}\ndata: {result.data}\n\nper participant:")
+        print(result.per_participant().to_string(float_format="%.3f"))
+        print("\nper sign:")
+        print(result.per_sign().to_string(float_format="%.3f"))
+        print("\nconfusion among the signs present (rows true, columns predicted):")
+        print(result.confusion().to_string())
+    if plot_path:
+        print(f"\nfigure: {plot_path}")
+    return 0

@@ -1,0 +1,183 @@
+"""`islr evaluate` on the bundled real sample with real small models: numbers equal a per-file computation."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from islr import evaluate as ev
+from islr import io
+from islr.config import get_config
+from islr.predict import TFLiteSignModel, sign_names
+from islr.prepare import load_prepared, prepare
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, sample_dir):
+    out = tmp_path_factory.mktemp("prep")
+    prepare(sample_dir, out, num_workers=1, show_progress=False)
+    return load_prepared(out)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, prepared):
+    """A smoke-sized BERT and CNN trained one short epoch on the real sample (participant split, 4 folds)."""
+    from islr.train.run import train_fold
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("runs")
+    cfg = get_config("smoke", {"split.n_folds": 4})
+    return {f: train_fold(cfg, prepared, f, out_dir=root / f"{f}_participant_f0", kind="participant",
+                          progress=False)[1].out_dir for f in ("bert", "cnn")}
+
+
+@pytest.fixture(scope="module")
+def tflite_model(tmp_path_factory):
+    from islr.export.tflite import build_ensemble_tflite, save_tflite
+    from islr.models import create_model
+
+    torch.manual_seed(0)
+    models = {fam: create_model(name).eval() for fam, name in
+              (("cnn", "effnet_test"), ("bert", "bert_test"), ("deberta", "deberta_test"))}
+    return save_tflite(build_ensemble_tflite(models, {"cnn": 0.5, "bert": 0.3, "deberta": 0.2}),
+                       tmp_path_factory.mktemp("model") / "model.tflite")
+
+
+def _direct(model, sample_dir):
+    """Per file, by hand: read train.csv, call the model, take argmax / top-5."""
+    index = pd.read_csv(sample_dir / "train.csv")
+    names = sign_names()
+    logits = np.stack([np.asarray(model(io.read_landmarks(sample_dir / p)), np.float64) for p in index["path"]])
+    truth = np.array([names.index(s) for s in index["sign"]])
+    top1 = logits.argmax(1) == truth
+    top5 = (np.argsort(-logits, 1)[:, :5] == truth[:, None]).any(1)
+    return index, logits, top1, top5
+
+
+@pytest.mark.parametrize("family", ["bert", "cnn"])
+def test_checkpoint_numbers_equal_a_direct_computation(trained, prepared, sample_dir, family):
+    from islr.config import Config
+    from islr.pipeline import CNNPipeline, TransformerPipeline
+    from islr.train.run import load_trained
+
+    result = ev.evaluate(trained[family] / "best.pt", sample_dir, progress=False)
+    assert result.model.startswith(family)  # family read from the checkpoint's parameter names
+
+    # Direct: the training's own model + eval transform, called per file here.
+    model = load_trained(Config(), family, run_dir=trained[family])
+    cfg = get_config("smoke", {"split.n_folds": 4})
+    pipe = (CNNPipeline if family == "cnn" else TransformerPipeline)(cfg, train=False)
+
+    def call(x):
+        seq = torch.from_numpy(x[:, pipe.points])[None]
+        batch = {"seq": seq, "lengths": torch.tensor([len(x)]), "y": torch.zeros(1, dtype=torch.long),
+                 "index": torch.zeros(1, dtype=torch.long)}
+        inp = pipe(batch)["x"]
+        with torch.no_grad():
+            out = model(**inp) if isinstance(inp, dict) else model(inp)
+        return (out[0] if isinstance(out, tuple) else out)[0].numpy()
+
+    index, logits, top1, top5 = _direct(call, sample_dir)
+    np.testing.assert_allclose(result.logits, logits, atol=1e-4)
+    s = result.summary()
+    assert s["n"] == len(index) and s["top1"] == pytest.approx(top1.mean()) and s["top5"] == pytest.approx(top5.mean())
+    pp = result.per_participant()
+    for pid, grp in index.assign(ok=top1).groupby("participant_id"):
+        assert pp.loc[pid, "top1"] == pytest.approx(grp["ok"].mean()) and pp.loc[pid, "n"] == len(grp)
+    ps = result.per_sign()
+    for sign, grp in index.assign(ok5=top5).groupby("sign"):
+        assert ps.loc[sign, "top5"] == pytest.approx(grp["ok5"].mean())
+    conf = result.confusion()
+    assert conf.to_numpy().sum() == len(index)
+    assert np.trace(conf.to_numpy()) == top1.sum()  # diagonal = right 250-way top-1 predictions
+
+    # The same numbers as the training loop's own validation logits (batched over the prepared memmap).
+    oof, oof_idx = np.load(trained[family] / "oof_logits.npy"), np.load(trained[family] / "oof_index.npy")
+    pos = {int(s): i for i, s in enumerate(result.rows["sequence_id"])}
+    rows = [pos[int(prepared.sequence_ids[i])] for i in oof_idx]
+    np.testing.assert_allclose(result.logits[rows], oof, atol=1e-3)
+
+
+def test_tflite_numbers_and_present_signs(tflite_model, sample_dir):
+    result = ev.evaluate(tflite_model, sample_dir, progress=False)
+    index, logits, top1, top5 = _direct(TFLiteSignModel(tflite_model), sample_dir)
+    np.testing.assert_allclose(result.logits, logits, atol=1e-5)
+    s = result.summary()
+    assert (s["top1"], s["top5"]) == (pytest.approx(top1.mean()), pytest.approx(top5.mean()))
+    # top-1 among the signs present: argmax over those signs' columns only
+    names = sign_names()
+    present = sorted({names.index(x) for x in index["sign"]})
+    truth = np.array([names.index(x) for x in index["sign"]])
+    expected = (np.array(present)[logits[:, present].argmax(1)] == truth).mean()
+    assert s["top1_present"] == pytest.approx(expected)
+    assert s["data"].startswith("bundled real sample") and "TFLite" in s["model"]
+    assert list(result.confusion().columns) == [*sorted(set(index["sign"])), "other"]
+    preds = result.predictions()
+    assert "top1 (raw logit)" in preds.columns and len(preds) == len(index)
+
+
+def test_selection_and_unlabelled_rows(tflite_model, sample_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(sample_dir, data)
+    table = pd.read_csv(data / "train.csv")
+    table.loc[0, "sign"] = ""  # e.g. a video of a sign outside the 250, written by islr extract
+    table.to_csv(data / "train.csv", index=False)
+    result = ev.evaluate(tflite_model, data, progress=False)
+    assert result.summary()["n"] == len(table) - 1 and result.summary()["n_unlabelled"] == 1
+    assert result.predictions().loc[0, "sign"] == "(unlabelled)"
+    one = int(table["participant_id"].iloc[1])
+    part = ev.evaluate(tflite_model, data, participants=[one], progress=False)
+    assert set(part.rows["participant_id"]) == {one}
+    ids = table["sequence_id"].iloc[2:5].tolist()
+    assert ev.evaluate(tflite_model, data, sequence_ids=ids, progress=False).rows["sequence_id"].tolist() == ids
+
+
+def test_bad_file_and_folder_are_named(tflite_model, sample_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(sample_dir, data)
+    victim = data / pd.read_csv(data / "train.csv")["path"].iloc[3]
+    victim.write_bytes(b"not a parquet")
+    with pytest.raises(io.LandmarkFileError, match=victim.name):
+        ev.evaluate(tflite_model, data, progress=False)
+    victim.unlink()
+    with pytest.raises(FileNotFoundError, match=victim.name):
+        ev.evaluate(tflite_model, data, progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        ev.evaluate(tflite_model, tmp_path / "nowhere", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no train.csv"):
+        ev.evaluate(tflite_model, tmp_path / "empty", progress=False)
+    with pytest.raises(FileNotFoundError, match="missing.tflite"):
+        ev.load_model(tmp_path / "missing.tflite")
+
+
+def test_cli_table_json_and_plot(tflite_model, sample_dir, tmp_path):
+    plot = tmp_path / "fig.png"
+    proc = subprocess.run([sys.executable, "-m", "islr", "evaluate", str(tflite_model), str(sample_dir), "--json",
+                           "--plot", str(plot)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    direct = ev.evaluate(tflite_model, sample_dir, progress=False).summary()
+    assert out["summary"]["top1"] == pytest.approx(direct["top1"]) and out["summary"]["n"] == direct["n"]
+    assert len(out["predictions"]) == direct["n"] and plot.stat().st_size > 10_000
+    proc = subprocess.run([sys.executable, "-m", "islr", "evaluate", str(tflite_model), str(sample_dir),
+                           "--no-plot"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "per participant" in proc.stdout and "bundled real sample" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "islr", "evaluate", str(tflite_model), str(tmp_path / "nodata")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "nodata" in proc.stderr
+
+
+def test_real_training_signs_of_the_embedded_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
+    cfg = get_config("smoke")
+    known = ev.real_training_signs(cfg)
+    sample = pd.read_csv(ev.paths.SAMPLE_DIR / "train.csv")
+    assert set(known.index) == set(sample["sign"])  # only the bundled real sample's signs are real
+    assert known["real_sequences"].sum() == len(sample)
+    line = ev.knows_line(known)
+    assert f"{len(known)} of 250 signs" in line and known.index[0] in line
