@@ -36,15 +36,14 @@ def trained(tmp_path_factory, prepared):
 
 
 @pytest.fixture(scope="module")
-def tflite_model(tmp_path_factory):
-    from islr.export.tflite import build_ensemble_tflite, save_tflite
-    from islr.models import create_model
+def tflite_model(tmp_path_factory, trained):
+    """The trained BERT exported to a Kaggle-contract TFLite file (its own preprocessing in the graph)."""
+    from islr.config import Config
+    from islr.export.tflite import build_tflite, save_tflite
+    from islr.train.run import load_trained
 
-    torch.manual_seed(0)
-    models = {fam: create_model(name).eval() for fam, name in
-              (("cnn", "effnet_test"), ("bert", "bert_test"), ("deberta", "deberta_test"))}
-    return save_tflite(build_ensemble_tflite(models, {"cnn": 0.5, "bert": 0.3, "deberta": 0.2}),
-                       tmp_path_factory.mktemp("model") / "model.tflite")
+    model = load_trained(Config(), "bert", run_dir=trained["bert"])
+    return save_tflite(build_tflite(model), tmp_path_factory.mktemp("model") / "model.tflite")
 
 
 def _direct(model, sample_dir):
@@ -172,12 +171,21 @@ def test_cli_table_json_and_plot(tflite_model, sample_dir, tmp_path):
     assert proc.returncode == 2 and "nodata" in proc.stderr
 
 
-def test_real_training_signs_of_the_embedded_default(tmp_path, monkeypatch):
-    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
-    cfg = get_config("smoke")
+def test_real_training_signs_from_the_run_data_source(tmp_path, monkeypatch, sample_dir):
+    """An embedded-style folder (real sample + a synthetic row): only the real rows' signs count."""
+    from islr.data import DataSource, save_source
+
+    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path / "outputs"))
+    data = tmp_path / "embedded"
+    shutil.copytree(sample_dir, data)
+    sample = pd.read_csv(sample_dir / "train.csv")
+    synthetic = {"path": sample["path"].iloc[0], "participant_id": 1, "sequence_id": 7, "sign": "zebra"}
+    pd.concat([sample, pd.DataFrame([synthetic])]).to_csv(data / "train.csv", index=False)
+    cfg = get_config("smoke", run_name="known")
+    save_source(DataSource(data, "embedded", "synthetic + sample"), ev.paths.run_dir("known"))
     known = ev.real_training_signs(cfg)
-    sample = pd.read_csv(ev.paths.SAMPLE_DIR / "train.csv")
-    assert set(known.index) == set(sample["sign"])  # only the bundled real sample's signs are real
+    assert set(known.index) == set(sample["sign"]) and "zebra" not in known.index
     assert known["real_sequences"].sum() == len(sample)
+    assert known.loc["hello", "real_participants"] == sample[sample.sign == "hello"].participant_id.nunique()
     line = ev.knows_line(known)
-    assert f"{len(known)} of 250 signs" in line and known.index[0] in line
+    assert f"{len(known)} of 250 signs" in line and known.index[0] in line and "synthetic" in line
