@@ -51,3 +51,86 @@ def test_aligned_oof_keeps_common_rows_in_one_order(tmp_path):
     logits, common = ensemble.aligned_oof({"a": tmp_path / "a", "b": tmp_path / "b"})
     assert common.tolist() == [1, 5, 9]
     assert logits["a"][:, 0].tolist() == [1, 5, 9] == logits["b"][:, 0].tolist()
+
+
+def _three(rng, labels, strengths):
+    return dict(zip(("cnn", "bert", "deberta"), (_logits(rng, labels, s) for s in strengths)))
+
+
+def test_real_rows_decide_where_their_optimum_differs_from_all_rows():
+    """Real held-out rows: only the CNN is right; synthetic rows (ten times more): only the transformers are."""
+    rng = np.random.default_rng(3)
+    y_real, y_syn = rng.integers(0, 20, 40), rng.integers(0, 20, 400)
+    real, syn = _three(rng, y_real, (4.0, 0.0, 0.0)), _three(rng, y_syn, (0.0, 4.0, 4.0))
+    pooled = ensemble.grid_search(*(np.concatenate([real[m], syn[m]]) for m in ("cnn", "bert", "deberta")),
+                                  np.concatenate([y_real, y_syn]))
+    w = ensemble.fit_weights((real, y_real), (syn, y_syn), "real held-out rows", "synthetic OOF rows")
+    assert pooled.k < 0.5 < w.k  # all rows pooled favour the transformers; the real rows the CNN
+
+    def acc(weights, part, y):
+        d = weights.as_dict()
+        return (sum(d[m] * part[m] for m in d).argmax(1) == y).mean()
+
+    assert w.accuracy == pytest.approx(acc(w, real, y_real)) == pytest.approx(w.grid.max())
+    assert acc(w, real, y_real) > acc(pooled, real, y_real) + 0.2
+    assert w.other_accuracy == pytest.approx(acc(w, syn, y_syn))
+    assert (w.n_real, w.n_other) == (40, 400)
+    assert w.rows == "fitted on 40 real held-out rows; ties broken by 400 synthetic OOF rows"
+
+
+def test_synthetic_rows_break_ties_among_equal_real_scores():
+    rng = np.random.default_rng(4)
+    y_real, y_syn = rng.integers(0, 20, 10), rng.integers(0, 20, 300)
+    same = _logits(rng, y_real, 5.0)
+    real = {"cnn": same, "bert": same.copy(), "deberta": same.copy()}  # every grid point scores the same here
+    syn = _three(rng, y_syn, (0.0, 3.0, 0.0))  # only BERT is informative on the synthetic rows
+    w = ensemble.fit_weights((real, y_real), (syn, y_syn))
+    assert w.accuracy == 1.0 and w.grid.min() == 1.0
+    best_syn = ensemble.grid_search(syn["cnn"], syn["bert"], syn["deberta"], y_syn)
+    assert (w.k, w.b) == (best_syn.k, best_syn.b) and w.other_accuracy == pytest.approx(best_syn.accuracy)
+    assert ensemble.fit_weights(None, (syn, y_syn)).rows.endswith("(no real rows)")
+
+
+def test_fit_ensemble_uses_real_rows_of_participant_split_runs(tmp_path, monkeypatch):
+    """Run folders with constructed OOF logits: the real rows come from the participant-split runs."""
+    from islr.config import get_config
+    from islr.export import stage
+    from islr.train.run import run_folder
+
+    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
+    cfg = get_config("smoke", {"split.n_folds": 2})
+    rng = np.random.default_rng(5)
+    n = 200
+    labels = rng.integers(0, 20, n)
+    real = np.zeros(n, bool)
+    real[:40] = True
+    # random split fold 0: 20 real + 80 synthetic rows; participant split folds 0 and 1: the 40 real rows
+    random_rows = np.r_[0:20, 40:120]
+    logits = {"random": (random_rows, _three(rng, labels[random_rows], (0.0, 4.0, 4.0))),
+              "p0": (np.arange(0, 20), _three(rng, labels[:20], (4.0, 0.0, 0.0))),
+              "p1": (np.arange(20, 40), _three(rng, labels[20:40], (4.0, 0.0, 0.0)))}
+    for key, (rows, per) in logits.items():
+        kind, fold = ("random", 0) if key == "random" else ("participant", int(key[1]))
+        for m, x in per.items():
+            d = run_folder(cfg, m, kind, fold)
+            d.mkdir(parents=True)
+            np.save(d / "oof_logits.npy", x)
+            np.save(d / "oof_index.npy", rows)
+    w, _, table = stage.fit_ensemble(cfg, labels, "random", 0, real=real)
+    assert w.n_real == 40 and w.n_other == 80 and w.k > 0.5  # CNN: right on the held-out real rows
+    assert "participant split, fold 0, 1" in w.rows and "80 synthetic OOF rows" in w.rows
+    assert list(table["n"]) == [40, 80] and table["ensemble"].iloc[0] == pytest.approx(w.accuracy)
+    plain, _, _ = stage.fit_ensemble(cfg, labels, "random", 0)  # no real mask: the reference's recipe
+    assert plain.k < 0.5 and plain.n_real == 0 and plain.n_other == 100
+
+
+def test_real_rows_marks_the_bundled_sample_in_embedded_data(sample_dir):
+    from types import SimpleNamespace
+
+    from islr.data import DataSource, real_sample_ids
+
+    real_id = sorted(real_sample_ids())[0]
+    prepared = SimpleNamespace(sequence_ids=np.array([7, real_id, 8]))
+    embedded = DataSource(sample_dir, "embedded", "synthetic + sample")
+    assert ensemble.real_rows(prepared, embedded).tolist() == [False, True, False]
+    assert ensemble.real_rows(prepared, DataSource(sample_dir, "folder", "x")).all()

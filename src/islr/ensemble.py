@@ -3,11 +3,16 @@
 Prediction = ``k·cnn + (1 − k)·(b·bert + (1 − b)·deberta)`` on **raw logits** (no softmax), with k in 0..1 step
 0.01 and b in 0..1 step 0.05, chosen by accuracy — the reference's grid. :func:`compare_logits_vs_probs` measures
 the write-up's claim that raw logits beat softmax probabilities (~+0.01) on the same OOF rows.
+
+Real rows first (:func:`fit_weights`): when the data mixes real recordings with synthetic sequences, the weights
+that ship are chosen by accuracy on REAL rows of held-out participants, and the other OOF rows (mostly synthetic)
+only break the ties among grid points that score the same on the real rows (with a few dozen real rows, many do).
+The reference had only real data, where both sets are real and the rule reduces to its grid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +25,21 @@ B_GRID = np.round(np.arange(0, 21) / 20, 2)
 
 @dataclass
 class EnsembleWeights:
-    """The chosen weights, the accuracy they reach and the whole grid (rows = k, columns = b)."""
+    """The chosen weights, the accuracy they reach and the whole grid (rows = k, columns = b).
+
+    ``accuracy`` and ``grid`` are on the rows that decide (the real rows when there are any, see
+    :func:`fit_weights`); ``rows`` says in words which rows the weights were fitted on.
+    """
 
     k: float
     b: float
     accuracy: float
     grid: np.ndarray
+    rows: str = ""
+    n_real: int = 0
+    n_other: int = 0
+    other_accuracy: float = float("nan")
+    other_grid: np.ndarray | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, float]:
         """Per-model weights of the weighted sum: cnn, bert, deberta."""
@@ -55,6 +69,25 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
+def accuracy_grid(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: np.ndarray,
+                  probabilities: bool = False) -> np.ndarray:
+    """Number of rows right at every (k, b) of the grid: (len(K_GRID), len(B_GRID)) int.
+
+    Args:
+        cnn, bert, deberta: (N, C) logits of the same rows.
+        labels: (N,) true labels.
+        probabilities: combine softmax probabilities instead of raw logits (for the comparison only).
+    """
+    if probabilities:
+        cnn, bert, deberta = _softmax(cnn), _softmax(bert), _softmax(deberta)
+    right = np.zeros((len(K_GRID), len(B_GRID)), dtype=np.int64)
+    for j, b in enumerate(B_GRID):
+        trans = b * bert + (1 - b) * deberta  # (N, C)
+        for i, k in enumerate(K_GRID):
+            right[i, j] = int(((k * cnn + (1 - k) * trans).argmax(1) == labels).sum())
+    return right
+
+
 def grid_search(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: np.ndarray,
                 probabilities: bool = False) -> EnsembleWeights:
     """Accuracy of every (k, b) on the grid; the best (first in grid order on ties).
@@ -64,15 +97,66 @@ def grid_search(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: 
         labels: (N,) true labels.
         probabilities: combine softmax probabilities instead of raw logits (for the comparison only).
     """
-    if probabilities:
-        cnn, bert, deberta = _softmax(cnn), _softmax(bert), _softmax(deberta)
-    grid = np.zeros((len(K_GRID), len(B_GRID)))
-    for j, b in enumerate(B_GRID):
-        trans = b * bert + (1 - b) * deberta  # (N, C)
-        for i, k in enumerate(K_GRID):
-            grid[i, j] = ((k * cnn + (1 - k) * trans).argmax(1) == labels).mean()
+    grid = accuracy_grid(cnn, bert, deberta, labels, probabilities) / max(len(labels), 1)
     i, j = np.unravel_index(np.argmax(grid), grid.shape)
-    return EnsembleWeights(float(K_GRID[i]), float(B_GRID[j]), float(grid[i, j]), grid)
+    return EnsembleWeights(float(K_GRID[i]), float(B_GRID[j]), float(grid[i, j]), grid,
+                           rows=f"{len(labels)} OOF rows", n_other=len(labels), other_accuracy=float(grid[i, j]),
+                           other_grid=grid)
+
+
+def fit_weights(real: tuple[dict[str, np.ndarray], np.ndarray] | None,
+                other: tuple[dict[str, np.ndarray], np.ndarray] | None,
+                real_name: str = "real held-out rows", other_name: str = "other OOF rows") -> EnsembleWeights:
+    """Real rows first: the grid point with the most real rows right; ties broken by the other rows.
+
+    The score of a grid point is lexicographic: (real rows right, other rows right), then the first in grid order.
+    With no real rows it is the plain grid on the other rows (:func:`grid_search`).
+
+    Args:
+        real: ({"cnn", "bert", "deberta": (N_r, C) logits}, (N_r,) labels) of real recordings of participants the
+            models did not train on, or None.
+        other: the same for the remaining OOF rows (e.g. synthetic), or None.
+        real_name, other_name: how ``rows`` names the two sets.
+
+    Returns:
+        :class:`EnsembleWeights` whose ``accuracy``/``grid`` are on the real rows (if any) and ``other_accuracy``/
+        ``other_grid`` on the others.
+    """
+    def counts(part):
+        if part is None or len(part[1]) == 0:
+            return None, 0
+        logits, y = part
+        return accuracy_grid(logits["cnn"], logits["bert"], logits["deberta"], np.asarray(y)), len(y)
+
+    real_right, n_real = counts(real)
+    other_right, n_other = counts(other)
+    if real_right is None and other_right is None:
+        raise ValueError("no rows to fit the ensemble weights on")
+    zero = np.zeros((len(K_GRID), len(B_GRID)), dtype=np.int64)
+    r = real_right if real_right is not None else zero
+    o = other_right if other_right is not None else zero
+    score = r * (n_other + 1) + o  # lexicographic: one more real row right beats every other row
+    i, j = np.unravel_index(np.argmax(score), score.shape)
+    real_grid = r / n_real if n_real else None
+    other_grid = o / n_other if n_other else None
+    if n_real:
+        rows = f"fitted on {n_real} {real_name}" + (f"; ties broken by {n_other} {other_name}" if n_other else "")
+    else:
+        rows = f"fitted on {n_other} {other_name} (no real rows)"
+    main = real_grid if n_real else other_grid
+    return EnsembleWeights(float(K_GRID[i]), float(B_GRID[j]), float(main[i, j]), main, rows=rows, n_real=n_real,
+                           n_other=n_other, other_accuracy=float(other_grid[i, j]) if n_other else float("nan"),
+                           other_grid=other_grid)
+
+
+def real_rows(prepared, source) -> np.ndarray:
+    """(N,) bool over a prepared dataset: True where the sequence is a real recording (:func:`islr.data.real_ids_of`;
+    every row of a real folder, the bundled-sample rows of the embedded default)."""
+    from islr.data import real_ids_of
+
+    ids = real_ids_of(source)
+    seq = np.asarray(prepared.sequence_ids)
+    return np.ones(len(seq), bool) if ids is None else np.isin(seq, np.fromiter(ids, np.int64))
 
 
 def compare_logits_vs_probs(cnn, bert, deberta, labels) -> dict[str, float]:
@@ -92,6 +176,6 @@ def plot_grid(weights: EnsembleWeights, ax=None, title: str = ""):
     ax.set_xlabel("b: BERT share of the transformer part")
     ax.set_ylabel("k: CNN share")
     ax.legend(fontsize=8, loc="upper right")
-    ax.figure.colorbar(im, ax=ax, label="fold-0 accuracy")
-    ax.set_title(title or "ensemble weight grid (raw logits)", fontsize=9)
+    ax.figure.colorbar(im, ax=ax, label="real held-out accuracy" if weights.n_real else "OOF accuracy")
+    ax.set_title(title or f"ensemble weight grid (raw logits), {weights.rows}", fontsize=9)
     return ax

@@ -1,7 +1,8 @@
 """The export and submission stages (notebooks 05 and 06), as functions over trained runs.
 
 * :func:`export_trained` — each trained fold-0 model (CNN, BERT, DeBERTa) → its own Kaggle-contract TFLite and ONNX.
-* :func:`fit_ensemble` — the reference's weight grid on fold-0 out-of-fold logits (raw logits; softmax compared).
+* :func:`fit_ensemble` — the reference's weight grid on out-of-fold logits (raw logits; softmax compared), real rows
+  of held-out participants first when the data has real recordings.
 * :func:`build_submission` — one TFLite graph (preprocessing once + the three networks + weighted sum) and
   ``submission.zip`` holding ``model.tflite``, plus the fp16 variant.
 * :func:`tflite_accuracy` — accuracy of a converted model on validation sequences (e.g. fp32 vs fp16).
@@ -17,7 +18,7 @@ import pandas as pd
 
 from islr import paths
 from islr.config import Config
-from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs, grid_search
+from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs, fit_weights
 from islr.export import checks
 from islr.export.onnx import export_onnx
 from islr.export.tflite import build_ensemble_tflite, build_tflite, run_tflite, save_tflite, signature_runner
@@ -82,21 +83,85 @@ def latency_table(files: dict[str, Path], inputs: list[np.ndarray]) -> pd.DataFr
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: int = 0
+def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: int = 0, real: np.ndarray | None = None
                  ) -> tuple[EnsembleWeights, dict[str, float], pd.DataFrame]:
-    """Grid weights on the fold's OOF logits; logits-vs-softmax comparison; single-model vs ensemble accuracy.
+    """Grid weights on OOF logits; logits-vs-softmax comparison; single-model vs ensemble accuracy.
+
+    Without ``real`` every OOF row of split ``kind``, fold ``fold`` counts alike (the reference's recipe). With
+    ``real`` (:func:`islr.ensemble.real_rows`), the weights are chosen on the real rows of held-out participants —
+    the OOF rows of every participant-split fold trained for all three models — and the synthetic ``kind`` OOF rows
+    (for an all-real folder: its other OOF rows) only break ties
+    (:func:`islr.ensemble.fit_weights`). Without participant-split runs the real rows of the ``kind`` OOF are used
+    (their participants may also be in training, and ``weights.rows`` says so).
+
+    Args:
+        cfg: run config.
+        labels: (N,) labels of the prepared data.
+        kind: split kind of the runs whose OOF rows break ties (and of the table).
+        fold: fold of those runs.
+        real: (N,) bool, True for real recordings; None = no distinction.
 
     Returns:
-        (weights, {"logits": acc, "probabilities": acc}, table of top-1 per model and the ensemble).
+        (weights — ``weights.rows`` names the rows used —, {"logits": acc, "probabilities": acc} on the deciding
+        rows, table of top-1 per model and the ensemble on each row set).
     """
+    labels = np.asarray(labels)
     logits, index = aligned_oof({f: run_folder(cfg, f, kind, fold) for f in MEMBERS})
-    y = np.asarray(labels)[index]
-    weights = grid_search(logits["cnn"], logits["bert"], logits["deberta"], y)
-    comparison = compare_logits_vs_probs(logits["cnn"], logits["bert"], logits["deberta"], y)
-    acc = {f: float((logits[f].argmax(1) == y).mean()) for f in MEMBERS}
-    acc["ensemble"] = weights.accuracy
-    table = pd.DataFrame({"top1": acc}).T.assign(split=kind, n_valid=len(y))
+    sets = {}
+    if real is None:
+        sets[f"OOF rows ({kind} split, fold {fold})"] = (logits, index)
+    else:
+        real = np.asarray(real, bool)
+        held = _participant_oof(cfg) if kind != "participant" else [(fold, logits, index)]
+        if held:
+            folds = ", ".join(str(f) for f, _, _ in held)
+            lg = {m: np.concatenate([h[1][m] for h in held]) for m in MEMBERS}
+            idx = np.concatenate([h[2] for h in held])
+            keep = real[idx]
+            sets[f"real rows of held-out participants (participant split, fold {folds})"] = (
+                {m: v[keep] for m, v in lg.items()}, idx[keep])
+        else:
+            keep = real[index]
+            sets[f"real OOF rows ({kind} split, fold {fold}; their participants may be in training)"] = (
+                {m: v[keep] for m, v in logits.items()}, index[keep])
+        if real[index].all():  # an all-real folder: the rest of the OOF rows break ties
+            other = ~np.isin(index, next(iter(sets.values()))[1])
+            name = f"other real OOF rows ({kind} split, fold {fold})"
+        else:  # mixed: only the synthetic rows (real rows of participants seen in training would be optimistic)
+            other, name = ~real[index], f"synthetic OOF rows ({kind} split, fold {fold})"
+        sets[name] = ({m: v[other] for m, v in logits.items()}, index[other])
+    parts = list(sets.items())
+    first = (parts[0][1][0], labels[parts[0][1][1]])
+    second = (parts[1][1][0], labels[parts[1][1][1]]) if len(parts) > 1 else None
+    if real is None:
+        weights = fit_weights(None, first, other_name=parts[0][0])
+    else:
+        weights = fit_weights(first if len(first[1]) else None, second, real_name=parts[0][0],
+                              other_name=parts[1][0])
+    deciding = first if len(first[1]) else second
+    comparison = compare_logits_vs_probs(*(deciding[0][m] for m in MEMBERS), deciding[1])
+    w = weights.as_dict()
+    rows = {}
+    for name, (lg, idx) in sets.items():
+        y = labels[idx]
+        acc = {m: float((lg[m].argmax(1) == y).mean()) if len(y) else float("nan") for m in MEMBERS}
+        ens = sum(w[m] * lg[m] for m in MEMBERS)
+        acc["ensemble"] = float((ens.argmax(1) == y).mean()) if len(y) else float("nan")
+        rows[name] = {**acc, "n": len(y)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "rows"
     return weights, comparison, table
+
+
+def _participant_oof(cfg: Config) -> list[tuple[int, dict[str, np.ndarray], np.ndarray]]:
+    """(fold, {member: logits}, indices) of every participant-split fold with OOF logits of all three members."""
+    out = []
+    for f in range(cfg.split.n_folds):
+        runs = {m: run_folder(cfg, m, "participant", f) for m in MEMBERS}
+        if all((r / "oof_logits.npy").exists() for r in runs.values()):
+            logits, index = aligned_oof(runs)
+            out.append((f, logits, index))
+    return out
 
 
 def build_submission(models: dict, weights: dict[str, float], fp16: bool = False) -> Path:
