@@ -189,3 +189,39 @@ def test_real_training_signs_from_the_run_data_source(tmp_path, monkeypatch, sam
     assert known.loc["hello", "real_participants"] == sample[sample.sign == "hello"].participant_id.nunique()
     line = ev.knows_line(known)
     assert f"{len(known)} of 250 signs" in line and known.index[0] in line and "synthetic" in line
+
+
+def test_held_out_ids_and_weighted_checkpoints(trained, prepared, sample_dir):
+    cfg = get_config("smoke", {"split.n_folds": 4})
+    real = np.ones(len(prepared), bool)
+    real[0] = False
+    ids = ev.held_out_real_ids(cfg, prepared, real)
+    valid = np.load(trained["bert"] / "oof_index.npy")  # the participant-split fold-0 run's validation rows
+    assert set(ids) == set(prepared.sequence_ids[valid]) - {prepared.sequence_ids[0]}
+    members = {f: ev.CheckpointModel(trained[f]) for f in ("bert", "cnn")}
+    ens = ev.WeightedEnsemble(members, {"bert": 0.25, "cnn": 0.75})
+    got = ev.evaluate(ens, sample_dir, sequence_ids=ids, progress=False)
+    each = {f: ev.evaluate(m, sample_dir, sequence_ids=ids, progress=False).logits for f, m in members.items()}
+    np.testing.assert_allclose(got.logits, 0.25 * each["bert"] + 0.75 * each["cnn"], atol=1e-4)
+    assert set(got.rows["sequence_id"]) == set(ids)
+
+
+def test_top_logits_known_signs_and_live_line(tmp_path, monkeypatch):
+    from islr.data import DataSource, save_source
+    from islr.live import model_knowledge
+
+    scores = np.arange(250.0)[::-1] - 100  # sign 0 best, raw values kept
+    top = ev.top_logits(scores, sign_names(), 3)
+    assert top == [(sign_names()[0], 149.0), (sign_names()[1], 148.0), (sign_names()[2], 147.0)]
+    model = tmp_path / "submission" / "model.tflite"
+    model.parent.mkdir()
+    model.write_bytes(b"")
+    assert "no record" in model_knowledge(model)
+    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path / "outputs"))
+    save_source(DataSource(ev.paths.SAMPLE_DIR, "sample", "bundled real sample"), ev.paths.run_dir("k"))
+    ev.save_known_signs(get_config("smoke", run_name="k"), model)
+    known = ev.known_signs(model)
+    sample = pd.read_csv(ev.paths.SAMPLE_DIR / "train.csv")
+    assert known["real_sequences"].to_dict() == sample["sign"].value_counts().to_dict()
+    line = model_knowledge(model)
+    assert f"{sample['sign'].nunique()} of 250 signs" in line and "bundled real sample" in line

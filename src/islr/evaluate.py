@@ -157,6 +157,13 @@ class WeightedEnsemble:
         return sum(w * np.asarray(self.members[n](landmarks), np.float64) for n, w in self.weights.items())
 
 
+def top_logits(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` best signs with their raw logits (not probabilities: the models are not calibrated)."""
+    scores = np.asarray(scores).reshape(-1)
+    order = np.argsort(-scores)[:k]
+    return [(sign_names[i], float(scores[i])) for i in order]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------------
@@ -414,6 +421,34 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Held-out real participants (notebook 06)
+# ---------------------------------------------------------------------------------------------------------------
+def held_out_real_ids(cfg, prepared, real: np.ndarray, fold: int = 0) -> np.ndarray:
+    """Sequence ids of the real recordings in the validation part of participant-split fold ``fold``: people the
+    participant-split runs of that fold never saw.
+
+    Args:
+        cfg: run config (``split``).
+        prepared: the prepared data of the run.
+        real: (N,) bool, True for real recordings (:func:`islr.ensemble.real_rows`).
+        fold: participant-split fold.
+    """
+    from islr.train.run import split
+
+    valid = split(cfg, prepared, "participant", fold)[1]
+    return np.asarray(prepared.sequence_ids)[valid[np.asarray(real, bool)[valid]]]
+
+
+def run_ensemble(cfg, weights: dict[str, float], kind: str = "participant", fold: int = 0) -> WeightedEnsemble:
+    """The weighted sum of the best checkpoints of the runs (``kind``, ``fold``) of each member in ``weights``."""
+    from islr.train.run import run_folder
+
+    ens = WeightedEnsemble({m: CheckpointModel(run_folder(cfg, m, kind, fold), m) for m in weights}, weights)
+    ens.name = f"{kind}-split fold-{fold} checkpoints, " + ens.name
+    return ens
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # What a run's model knows from real recordings
 # ---------------------------------------------------------------------------------------------------------------
 def real_training_signs(cfg) -> pd.DataFrame:
@@ -442,6 +477,31 @@ def real_training_signs(cfg) -> pd.DataFrame:
                                     real_participants=("participant_id", "nunique"))
     out = out.sort_values(["real_sequences", "real_participants"], ascending=False)
     out.attrs["data"] = source.label
+    return out
+
+
+#: Written next to a submitted model: which run and data it came from and the signs it has real recordings of.
+KNOWN_SIGNS_NAME = "known_signs.json"
+
+
+def save_known_signs(cfg, model_path: str | Path) -> Path:
+    """Record :func:`real_training_signs` of ``cfg``'s run next to ``model_path`` (read by ``islr live``)."""
+    known = real_training_signs(cfg)
+    out = Path(model_path).parent / KNOWN_SIGNS_NAME
+    out.write_text(json.dumps({"run": cfg.run_name, "data": known.attrs["data"],
+                               "real_signs": {s: int(n) for s, n in known["real_sequences"].items()}}, indent=1) + "\n")
+    return out
+
+
+def known_signs(model_path: str | Path) -> pd.DataFrame | None:
+    """The record :func:`save_known_signs` wrote next to ``model_path`` (None if there is none)."""
+    path = Path(model_path).parent / KNOWN_SIGNS_NAME
+    if not path.exists():
+        return None
+    info = json.loads(path.read_text())
+    out = pd.DataFrame({"real_sequences": pd.Series(info["real_signs"], dtype=np.int64)})
+    out.index.name = "sign"
+    out.attrs["data"] = info["data"]
     return out
 
 

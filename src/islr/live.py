@@ -2,8 +2,10 @@
 
 Frames are captured with OpenCV (main environment), turned into landmarks one at a time by MediaPipe Holistic in
 the extraction environment (:class:`islr.extract.LiveExtractor`, a long-lived worker), and a sliding window of the
-most recent ``window`` frames is scored by the Kaggle-contract TFLite model every ``every`` frames. The top-5 signs
-are printed when they change and drawn over the picture with the landmarks; ``--out FILE.mp4`` writes that
+most recent ``window`` frames is scored by the Kaggle-contract TFLite model every ``every`` frames. The top-5 signs,
+with their raw logits (the model is not calibrated, so no probabilities are shown), are printed and drawn over the
+picture with the landmarks; at the start the command says which signs the model has real training data for (the
+record notebook 06 writes next to the model, :func:`islr.evaluate.save_known_signs`); ``--out FILE.mp4`` writes that
 annotated video, ``--show`` opens a window where OpenCV has a GUI (the pinned headless build has none).
 
 Pass frames unmirrored (not a "selfie" view): the asl-signs landmarks were made on non-mirrored images
@@ -23,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from islr import landmarks as L
-from islr.predict import top_k
+from islr.evaluate import SCORE_KIND, top_logits
 
 
 @dataclass
 class LiveUpdate:
-    """One scoring of the window: at which frame, how many frames it held, the top signs."""
+    """One scoring of the window: at which frame, how many frames it held, the top signs with raw logits."""
 
     frame: int
     window_frames: int
@@ -64,7 +66,7 @@ class SlidingWindowRecognizer:
         hands = ~np.isnan(window[:, np.r_[L.LEFT_HAND, L.RIGHT_HAND], 0]).all(1)
         if hands.sum() < self.min_hand_frames:
             return None
-        return LiveUpdate(self.count - 1, len(window), top_k(self.model(window), self.names, self.k))
+        return LiveUpdate(self.count - 1, len(window), top_logits(self.model(window), self.names, self.k))
 
 
 def frames_from(source: str | int) -> Iterator[np.ndarray]:
@@ -112,8 +114,10 @@ def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.nda
         if (p := px(int(i))) is not None:
             cv2.circle(out, p, 1, (0, 0, 220), -1)
     if update is not None:
-        for r, (sign, prob) in enumerate(update.top):
-            cv2.putText(out, f"{sign} {prob:.2f}", (8, 22 + 20 * r), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+        cv2.putText(out, f"top-5 ({SCORE_KIND}s)", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (200, 200, 200), 1,
+                    cv2.LINE_AA)
+        for r, (sign, score) in enumerate(update.top):
+            cv2.putText(out, f"{sign} {score:.1f}", (8, 40 + 20 * r), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                         (255, 255, 255) if r else (0, 255, 255), 2, cv2.LINE_AA)
     return out
 
@@ -166,6 +170,16 @@ def run(source: str | int, model, sign_names: list[str], window: int = 48, every
     return updates
 
 
+def model_knowledge(model_path: str | Path) -> str:
+    """What the model at ``model_path`` has real training data for, in one line (from its recorded data)."""
+    from islr.evaluate import known_signs, knows_line
+
+    known = known_signs(model_path)
+    if known is None:
+        return f"{model_path}: no record of its training data beside it (notebook 06 writes one)"
+    return f"{Path(model_path).name}: {knows_line(known)} (data: {known.attrs['data']})"
+
+
 def main(argv: list[str]) -> int:
     from islr.predict import TFLiteSignModel, default_model, sign_names
 
@@ -183,12 +197,15 @@ def main(argv: list[str]) -> int:
     if args.video and not Path(args.video).exists():
         print(f"islr live: no video {args.video}", file=sys.stderr)
         return 2
-    model = TFLiteSignModel(args.model or default_model())
+    model_path = args.model or default_model()
+    model = TFLiteSignModel(model_path)
+    print(f"[live] {model_knowledge(model_path)}", file=sys.stderr)
+    print(f"[live] scores are {SCORE_KIND}s (higher = more likely; not probabilities)", file=sys.stderr)
     start = time.perf_counter()
 
     def report(u: LiveUpdate) -> None:
         print(f"frame {u.frame:5d} ({u.window_frames:3d} in window): "
-              + "  ".join(f"{s} {p:.2f}" for s, p in u.top), flush=True)
+              + "  ".join(f"{s} {p:.1f}" for s, p in u.top), flush=True)
 
     try:
         updates = run(source, model, sign_names(), args.window, args.every, args.out, args.show, report)
