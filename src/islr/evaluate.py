@@ -347,8 +347,8 @@ def _mean(values: pd.Series) -> float:
 
 
 def _records(df: pd.DataFrame, key: str) -> list[dict]:
-    return [{key: (int(k) if isinstance(k, (np.integer, int)) else k), **{c: float(v) for c, v in r.items()}}
-            for k, r in df.iterrows()]
+    return [{key: (int(k) if isinstance(k, (np.integer, int)) else k),
+             **{c: (int(v) if c == "n" else float(v)) for c, v in r.items()}} for k, r in df.iterrows()]
 
 
 def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence_ids: Sequence[int] | None = None,
@@ -529,8 +529,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ap.add_argument("--plot", default="", help="save the figure here (default: outputs/figures/evaluate/...png)")
     ap.add_argument("--no-plot", action="store_true", help="do not draw the figure")
-    ap.add_argument("--threads", type=int, default=1, help="TFLite interpreter threads")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="TFLite / torch threads (one file at a time: more rarely helps)")
     args = ap.parse_args(argv)
+    if Path(args.model).suffix != ".tflite":
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     try:
         model = load_model(args.model, args.family, args.threads)
         result = evaluate(model, args.data_dir, participants=args.participants, progress=not args.json)
