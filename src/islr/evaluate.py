@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -243,7 +243,6 @@ class Evaluation:
     logits: np.ndarray
     model: str
     data: str
-    signs: list[str] = field(default_factory=_sign_names, repr=False)
 
     @property
     def scored(self) -> pd.DataFrame:
