@@ -328,9 +328,11 @@ class Evaluation:
                        f"among present {s['top1_present']:.3f} (n={s['n']})", fontsize=9)
         conf = self.confusion()
         ax_c.imshow(conf.to_numpy(), cmap="Blues", aspect="auto")
-        for (i, j), v in np.ndenumerate(conf.to_numpy()):
+        counts = conf.to_numpy()
+        for (i, j), v in np.ndenumerate(counts):
             if len(conf) <= 20 and v:
-                ax_c.text(j, i, str(v), ha="center", va="center", fontsize=7)
+                ax_c.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                          color="white" if v > counts.max() / 2 else "black")
         ax_c.set_xticks(range(conf.shape[1]), conf.columns, rotation=90, fontsize=7)
         ax_c.set_yticks(range(conf.shape[0]), conf.index, fontsize=7)
         ax_c.set_xlabel("predicted (250-way top-1; other = a sign not in this folder)")
@@ -384,7 +386,8 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
         raise ValueError(f"{data_dir}: no sequence to score (empty train.csv or nothing matches the selection)")
     if not callable(model):
         model = load_model(model, family)
-    name = getattr(model, "name", type(model).__name__)
+    name = getattr(model, "name", None) or (f"TFLite {Path(model.path).name}" if hasattr(model, "path")
+                                             else type(model).__name__)
     signs = _sign_names()
     logits, frames = [], []
     for rel in tqdm(index["path"], desc="evaluate", unit="file", disable=not progress, mininterval=2.0):
