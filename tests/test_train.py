@@ -21,7 +21,8 @@ from torch.utils.data import Dataset, Subset
 
 from islr import paths
 from islr.config import TrainConfig
-from islr.train.loop import METRIC_FIELDS, RunConfigMismatch, Runtime, evaluate, fit, make_loader, train_one_epoch
+from islr.runs import METRIC_FIELDS
+from islr.train.loop import RunConfigMismatch, Runtime, evaluate, fit, make_loader, train_one_epoch
 from islr.train.losses import (DeepSupervisionLoss, DistillationLoss, build_loss, class_weights, kd_loss,
                                soft_cross_entropy)
 from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient

@@ -11,7 +11,7 @@ Every figure and table names its data with :func:`describe_source`.
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +37,13 @@ def resolve_source(cfg: Config) -> DataSource:
         path = Path(cfg.data.data_dir).expanduser().resolve()
         if not (path / "train.csv").exists():
             raise FileNotFoundError(f"data_dir {path} has no train.csv (expected the asl-signs layout)")
-        return _named_folder(path)
+        return describe_source(path)
     if cfg.profile == "full":
         found = paths.find_kaggle_data()
         if found is None:
             raise FileNotFoundError("profile 'full' needs the real data: set data.data_dir, $ISLR_DATA, or attach "
                                     "the competition data at /kaggle/input/asl-signs")
-        return _named_folder(found)
+        return describe_source(found)
     if cfg.data.synth_per_sign == 0:
         return DataSource(paths.SAMPLE_DIR, "sample", f"bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)")
     return _embedded(cfg)
@@ -53,13 +53,27 @@ def _count(folder: Path) -> int:
     return len(pd.read_csv(folder / "train.csv"))
 
 
-def _named_folder(path: Path) -> DataSource:
+_EMBEDDED_NAME = re.compile(r"embedded_k(\d+)_s(\d+)(_sample)?")
+
+
+def describe_source(path: str | Path) -> DataSource:
+    """Name an asl-signs-layout folder for figures and run records: the Kaggle set, the bundled sample, an
+    embedded default folder written by :func:`resolve_source`, or any other folder (with its sequence count)."""
+    path = Path(path).expanduser().resolve()
+    embedded = _EMBEDDED_NAME.fullmatch(path.name)
+    if embedded and path.parent == paths.generated_data_dir().resolve():
+        return DataSource(path, "embedded", _embedded_label(int(embedded[1]), int(embedded[2]), bool(embedded[3])))
     n = _count(path)
     if path == paths.KAGGLE_DATA or n > 90_000:
         return DataSource(path, "kaggle", f"full Kaggle asl-signs set ({n:,} sequences)")
     if path == paths.SAMPLE_DIR:
         return DataSource(path, "sample", f"bundled real sample ({n} sequences)")
     return DataSource(path, "folder", f"asl-signs-layout folder {path.name} ({n:,} sequences)")
+
+
+def _embedded_label(per_sign: int, seed: int, include_sample: bool) -> str:
+    real = f" + bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)" if include_sample else ""
+    return f"synthetic ({per_sign} per sign, seed {seed}){real}"
 
 
 def _embedded(cfg: Config) -> DataSource:
@@ -72,8 +86,7 @@ def _embedded(cfg: Config) -> DataSource:
     if not done.exists():
         synthesize(out, per_sign=d.synth_per_sign, seed=d.synth_seed, include_sample=d.include_sample)
         done.write_text("ok\n")
-    real = f" + bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)" if d.include_sample else ""
-    return DataSource(out, "embedded", f"synthetic ({d.synth_per_sign} per sign, seed {d.synth_seed}){real}")
+    return DataSource(out, "embedded", _embedded_label(d.synth_per_sign, d.synth_seed, d.include_sample))
 
 
 def prepared_dir(source: DataSource, points: str = "all") -> Path:
@@ -100,13 +113,6 @@ def load_dataset(cfg: Config, points: str | None = None):
 def real_sample_ids() -> set[int]:
     """Sequence ids of the bundled real sample (to tell real from synthetic rows of the embedded default)."""
     return set(pd.read_csv(paths.SAMPLE_DIR / "train.csv")["sequence_id"].astype(int))
-
-
-def save_source(source: DataSource, run_dir: Path) -> None:
-    """Record which data a run used (next to its config.json)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "data_source.json").write_text(json.dumps(
-        {"path": str(source.path), "kind": source.kind, "label": source.label}, indent=2) + "\n")
 
 
 def real_ids_of(source: DataSource) -> set[int] | None:

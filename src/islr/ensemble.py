@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islr.evaluation import load_oof
+from islr.runs import load_oof
 
 K_GRID = np.round(np.arange(0, 101) / 100, 2)
 B_GRID = np.round(np.arange(0, 21) / 20, 2)
@@ -47,7 +47,8 @@ class EnsembleWeights:
 
 
 def aligned_oof(run_dirs: dict[str, str | Path]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Load the OOF logits of several runs and keep the rows (sequence indices) they all share, in one order.
+    """Load the OOF logits of several model folders (:func:`islr.runs.load_oof`) and keep the rows (sequence
+    indices) they all share, in one order.
 
     Returns:
         ({name: (N, C) logits}, (N,) sequence indices).

@@ -1,26 +1,38 @@
-"""Scoring trained runs: accuracies from out-of-fold logits, per-class accuracy, confused pairs, training curves."""
+"""Scoring trained runs: accuracies from out-of-fold logits, per-class accuracy, confused pairs, training curves.
+
+:func:`topk_accuracy` is the one top-k accuracy of the project: the training loop's per-epoch ``top1`` / ``top3``
+and every table computed from a run's OOF logits use it. Runs are read through :mod:`islr.runs`. matplotlib is
+imported by the plotting functions only, so the training loop can use this module without it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-
-def load_oof(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, C), sequence indices (N,)) saved by :func:`islr.train.loop.fit` in ``run_dir``."""
-    run_dir = Path(run_dir)
-    return np.load(run_dir / "oof_logits.npy"), np.load(run_dir / "oof_index.npy")
+from islr import runs
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
-    """Share of rows whose label is among the ``k`` largest logits (NaN for no rows)."""
+    """Share of rows whose label is among the ``k`` largest logits (NaN for no rows).
+
+    Args:
+        logits: (N, C) scores.
+        labels: (N,) true class ids.
+        k: how many of the largest scores count.
+    """
+    logits, labels = np.asarray(logits), np.asarray(labels).astype(np.int64)
     if len(labels) == 0:
         return float("nan")
-    top = np.argsort(-logits, axis=1)[:, :k]
-    return float((top == np.asarray(labels)[:, None]).any(1).mean())
+    # Rank of the label in a stable descending sort, without sorting: scores above it, plus equal scores of lower
+    # class ids (so k = 1 agrees with argmax, and constant logits are not all "right"). O(N·C). A row with a NaN
+    # score is wrong (a diverged model must not score).
+    score = np.take_along_axis(logits, labels[:, None], axis=1)  # (N, 1)
+    before = np.arange(logits.shape[1])[None, :] < labels[:, None]  # (N, C)
+    rank = (logits > score).sum(1) + ((logits == score) & before).sum(1)
+    return float(((rank < k) & ~np.isnan(logits).any(1)).mean())
 
 
 def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, sign_names: dict[int, str]) -> pd.DataFrame:
@@ -48,19 +60,21 @@ def confused_pairs(logits: np.ndarray, labels: np.ndarray, sign_names: dict[int,
 
 def summarize(run_dir: str | Path, labels_all: np.ndarray) -> dict[str, float]:
     """Top-1/top-3 accuracy of a run's OOF logits, the chance level, and the number of validation sequences."""
-    logits, index = load_oof(run_dir)
+    logits, index = runs.load_oof(run_dir)
     y = np.asarray(labels_all)[index]
     n_classes_seen = len(np.unique(np.asarray(labels_all)))
     return {"top1": topk_accuracy(logits, y, 1), "top3": topk_accuracy(logits, y, 3), "n_valid": int(len(y)),
             "chance_top1": 1.0 / max(n_classes_seen, 1)}
 
 
-def plot_curves(runs: dict[str, str | Path], axes=None):
+def plot_curves(folders: dict[str, str | Path], axes=None):
     """Training loss, validation loss and validation top-1 per epoch for several runs (from metrics.csv)."""
+    import matplotlib.pyplot as plt
+
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for name, run_dir in runs.items():
-        m = pd.read_csv(Path(run_dir) / "metrics.csv")
+    for name, folder in folders.items():
+        m = runs.load_metrics(folder)
         axes[0].plot(m["epoch"], m["train_loss"], marker=".", label=name)
         axes[1].plot(m["epoch"], m["valid_loss"], marker=".", label=name)
         axes[2].plot(m["epoch"], m["top1"], marker=".", label=name)
@@ -73,6 +87,8 @@ def plot_curves(runs: dict[str, str | Path], axes=None):
 
 def plot_per_class(per_class: pd.DataFrame, n: int = 25, ax=None):
     """Bars of the ``n`` worst and ``n`` best classes by top-1 accuracy."""
+    import matplotlib.pyplot as plt
+
     ax = ax or plt.subplots(figsize=(12, 3.4))[1]
     shown = pd.concat([per_class.head(n), per_class.tail(n)]).drop_duplicates("label")
     ax.bar(range(len(shown)), shown["accuracy"], color=np.where(shown["accuracy"] < 0.5, "tab:red", "tab:blue"))
@@ -86,6 +102,8 @@ def plot_per_class(per_class: pd.DataFrame, n: int = 25, ax=None):
 
 def plot_confused(pairs: pd.DataFrame, ax=None):
     """Horizontal bars of the most confused sign pairs."""
+    import matplotlib.pyplot as plt
+
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     labels = [f"{a} ↔ {b}" for a, b in zip(pairs["sign_a"], pairs["sign_b"])]
     ax.barh(range(len(pairs)), pairs["mistakes"], color="tab:orange")

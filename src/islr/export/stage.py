@@ -1,5 +1,8 @@
 """The export and submission stages (notebooks 05 and 06), as functions over trained runs.
 
+Trained models, their folders and OOF logits are read through :mod:`islr.runs` (``runs.trained_models``,
+``runs.member_runs``, ``runs.member_folders``).
+
 * :func:`export_trained` — each trained fold-0 model (CNN, BERT, DeBERTa) → its own Kaggle-contract TFLite and ONNX.
 * :func:`fit_ensemble` — the reference's weight grid on out-of-fold logits (raw logits; softmax compared), real rows
   of held-out participants first when the data has real recordings.
@@ -16,23 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr import paths
+from islr import paths, runs
 from islr.config import Config
 from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs, fit_weights
+from islr.evaluation import topk_accuracy
 from islr.export import checks
 from islr.export.onnx import export_onnx
 from islr.export.tflite import build_ensemble_tflite, build_tflite, run_tflite, save_tflite, signature_runner
-from islr.splits import FULL_DATA
-from islr.train.run import load_trained, run_folder, submission_folds
+from islr.runs import MEMBERS
 
-#: The ensemble members, in the order of the reference's formula (METHOD_FACTS §7).
-MEMBERS = ("cnn", "bert", "deberta")
 SIZE_BUDGET_MB = 40.0
-
-
-def export_dir(cfg: Config) -> Path:
-    """Where the per-model exports of a run go."""
-    return paths.run_dir(cfg.run_name) / "export"
 
 
 def submission_dir() -> Path:
@@ -40,30 +36,9 @@ def submission_dir() -> Path:
     return paths.outputs_dir() / "submission"
 
 
-def trained_models(cfg: Config, kind: str = "random", fold: int | None = None) -> dict:
-    """The best checkpoints of the CNN, BERT and DeBERTa that go into the export, in eval mode.
-
-    Args:
-        cfg: run config; by default each family's fold is :func:`islr.train.run.submission_folds` (fold 0, or the
-            full-data transformers when ``cfg.split.full_data_transformers``).
-        kind: split kind of the fold-0 runs.
-        fold: one fold for every member instead.
-    """
-    folds = submission_folds(cfg, MEMBERS) if fold is None else dict.fromkeys(MEMBERS, fold)
-    return {f: load_trained(cfg, f, kind=kind, fold=folds[f]) for f in MEMBERS}
-
-
-def member_runs(cfg: Config, kind: str = "random") -> pd.DataFrame:
-    """Which run folder each submitted member comes from and what it was trained on (shown by notebooks 05/06)."""
-    rows = {f: {"run": str(run_folder(cfg, f, kind, fold)),
-                "trained_on": "all sequences" if fold == FULL_DATA else f"fold 0 training part ({kind} split)"}
-            for f, fold in submission_folds(cfg, MEMBERS).items()}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
 def export_trained(cfg: Config, models: dict) -> dict[str, dict[str, Path]]:
     """Write ``<family>.tflite`` (own preprocessing, Kaggle signature) and ``<family>.onnx`` per model."""
-    out = export_dir(cfg)
+    out = runs.export_folder(cfg)
     return {f: {"tflite": save_tflite(build_tflite(m), out / f"{f}.tflite"), "onnx": export_onnx(m, out / f"{f}.onnx")}
             for f, m in models.items()}
 
@@ -106,7 +81,7 @@ def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: in
         rows, table of top-1 per model and the ensemble on each row set).
     """
     labels = np.asarray(labels)
-    logits, index = aligned_oof({f: run_folder(cfg, f, kind, fold) for f in MEMBERS})
+    logits, index = aligned_oof(runs.member_folders(cfg, kind, fold))
     sets = {}
     if real is None:
         sets[f"OOF rows ({kind} split, fold {fold})"] = (logits, index)
@@ -144,9 +119,8 @@ def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: in
     rows = {}
     for name, (lg, idx) in sets.items():
         y = labels[idx]
-        acc = {m: float((lg[m].argmax(1) == y).mean()) if len(y) else float("nan") for m in MEMBERS}
-        ens = sum(w[m] * lg[m] for m in MEMBERS)
-        acc["ensemble"] = float((ens.argmax(1) == y).mean()) if len(y) else float("nan")
+        acc = {m: topk_accuracy(lg[m], y, 1) for m in MEMBERS}  # NaN for no rows
+        acc["ensemble"] = topk_accuracy(sum(w[m] * lg[m] for m in MEMBERS), y, 1)
         rows[name] = {**acc, "n": len(y)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "rows"
@@ -157,9 +131,9 @@ def _participant_oof(cfg: Config) -> list[tuple[int, dict[str, np.ndarray], np.n
     """(fold, {member: logits}, indices) of every participant-split fold with OOF logits of all three members."""
     out = []
     for f in range(cfg.split.n_folds):
-        runs = {m: run_folder(cfg, m, "participant", f) for m in MEMBERS}
-        if all((r / "oof_logits.npy").exists() for r in runs.values()):
-            logits, index = aligned_oof(runs)
+        folders = runs.member_folders(cfg, "participant", f)
+        if all(runs.has_oof(folder) for folder in folders.values()):
+            logits, index = aligned_oof(folders)
             out.append((f, logits, index))
     return out
 

@@ -4,11 +4,18 @@ Model families register their factory functions with :func:`register_model`; :fu
 name with keyword overrides (e.g. ``create_model("bert", **asdict(cfg.transformer))``). The family modules
 (:mod:`islr.models.effnet`, :mod:`islr.models.transformer`) import timm / transformers, so they are loaded only
 when a model is first listed or created.
+
+Every model :func:`create_model` returns carries its **spec** ``{"model": name, "kwargs": {...}}`` (read it with
+:func:`model_spec`): the registry name and every factory argument, defaults included. The training loop saves the
+spec in each checkpoint, so ``create_model(spec["model"], **spec["kwargs"])`` rebuilds the architecture of any
+checkpoint without knowing which config or code path made it (:func:`islr.runs.load_model`).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import json
 from collections.abc import Callable
 
 from torch import nn
@@ -16,6 +23,10 @@ from torch import nn
 #: Modules whose import registers models.
 _FAMILY_MODULES = ("islr.models.effnet", "islr.models.transformer")
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+#: Factory arguments that only choose the initial weights: a spec leaves them out (the checkpoint's weights replace
+#: whatever they loaded, and the file they name need not exist where the checkpoint is loaded).
+INIT_ONLY_KWARGS = frozenset({"pretrained_path"})
+_SPEC_ATTR = "_islr_model_spec"
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -64,4 +75,31 @@ def create_model(name: str, **kwargs) -> nn.Module:
     _load_families()
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    factory = _REGISTRY[name]
+    model = factory(**kwargs)
+    object.__setattr__(model, _SPEC_ATTR, {"model": name, "kwargs": _resolved_kwargs(factory, kwargs)})
+    return model
+
+
+def model_spec(model: nn.Module) -> dict | None:
+    """``{"model": registry name, "kwargs": {...}}`` of a model built by :func:`create_model` (None otherwise).
+
+    ``create_model(spec["model"], **spec["kwargs"])`` builds the same architecture (with fresh weights). The spec
+    holds plain JSON values only, so it can be stored in a ``weights_only`` checkpoint.
+    """
+    spec = getattr(model, _SPEC_ATTR, None)
+    return json.loads(json.dumps(spec)) if spec is not None else None
+
+
+def _resolved_kwargs(factory: Callable[..., nn.Module], kwargs: dict) -> dict:
+    """Every argument of the factory call (defaults filled in), minus :data:`INIT_ONLY_KWARGS`, as plain JSON."""
+    bound = inspect.signature(factory).bind(**kwargs)
+    bound.apply_defaults()
+    params = inspect.signature(factory).parameters
+    resolved: dict = {}
+    for key, value in bound.arguments.items():
+        if params[key].kind is inspect.Parameter.VAR_KEYWORD:
+            resolved.update(value)
+        else:
+            resolved[key] = value
+    return json.loads(json.dumps({k: v for k, v in resolved.items() if k not in INIT_ONLY_KWARGS}, default=str))

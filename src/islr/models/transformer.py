@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, DebertaV2Config, DebertaV2Model
 
-from islr.models.registry import register_model
+from islr.models.registry import create_model, register_model
 
 #: Per-frame features of the transformer input (METHOD_FACTS §2).
 N_FEATURES = 972
@@ -233,7 +233,9 @@ def truncate_layers(model: FrameTransformer, n: int) -> FrameTransformer:
     """
     if not 1 <= n <= model.num_layers:
         raise ValueError(f"n must be in 1..{model.num_layers}, got {n}")
-    student = FrameTransformer(**{**copy.deepcopy(model.init_kwargs), "layers": n})
+    # Built through the registry (the arch is the registry name) so the student carries its own model spec.
+    kwargs = {k: v for k, v in copy.deepcopy(model.init_kwargs).items() if k != "arch"}
+    student = create_model(model.arch, **{**kwargs, "layers": n})
     init_from(student, model)
     return student.train(model.training)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from islr import paths
+from islr import runs
 from islr.config import Config
 from islr.models.transformer import truncate_layers
 from islr.train.run import FAMILIES, build_model, train_fold
@@ -28,27 +28,26 @@ STAGES = ("teacher", "student", "student_small")
 
 def distill(cfg: Config, prepared, family: str = "bert", kind: str | None = None, fold: int | None = None,
             progress: bool = True) -> dict[str, tuple[torch.nn.Module, Path]]:
-    """Run the three stages for ``family`` on one fold; each stage resumes from its own run folder.
+    """Run the three stages for ``family`` on one fold; each stage resumes from its own model folder
+    (:func:`islr.runs.distill_folder`; the teacher's is the family's ordinary fold run).
 
     Returns:
-        {stage: (model with best weights, run folder)} for :data:`STAGES`.
+        {stage: (model with best weights, model folder)} for :data:`STAGES`.
     """
     kind = kind or cfg.split.kind
     fold = cfg.split.fold if fold is None else fold
-    root = paths.run_dir(cfg.run_name)
+    folder = {stage: runs.distill_folder(cfg, family, kind, fold, stage) for stage in STAGES}
     out = {}
-    teacher, res = train_fold(cfg, prepared, family, out_dir=root / f"{family}_{kind}_f{fold}", kind=kind,
-                              fold=fold, progress=progress)
+    teacher, res = train_fold(cfg, prepared, family, out_dir=folder["teacher"], kind=kind, fold=fold,
+                              progress=progress)
     out["teacher"] = (teacher, res.out_dir)
-    student, res = train_fold(cfg, prepared, family, out_dir=root / f"{family}_{kind}_f{fold}_kd",
-                              kind=kind, fold=fold, model=build_model(cfg, family, seed=_student_seed(cfg, family)),
-                              teacher=teacher,
+    student, res = train_fold(cfg, prepared, family, out_dir=folder["student"], kind=kind, fold=fold,
+                              model=build_model(cfg, family, seed=_student_seed(cfg, family)), teacher=teacher,
                               progress=progress)
     out["student"] = (student, res.out_dir)
     small = truncate_layers(student, cfg.distill.student_layers)
-    small, res = train_fold(cfg, prepared, family,
-                            out_dir=root / f"{family}_{kind}_f{fold}_kd{cfg.distill.student_layers}l",
-                            kind=kind, fold=fold, model=small, teacher=student, progress=progress)
+    small, res = train_fold(cfg, prepared, family, out_dir=folder["student_small"], kind=kind, fold=fold,
+                            model=small, teacher=student, progress=progress)
     out["student_small"] = (small, res.out_dir)
     return out
 
@@ -109,7 +108,8 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
         family: "bert" | "deberta".
         temperatures, weights: the grid (weights in (0, 1]).
         indices: explicit (train, valid) indices (default: ``cfg.split``'s fold).
-        out_root: folder of the runs (default ``outputs/runs/<run_name>/kd_sweep_<family>``).
+        out_root: folder of the runs (default :func:`islr.runs.kd_sweep_folder`:
+            ``outputs/runs/<run_name>/kd_sweep_<family>``).
         teacher_dir: the teacher's run folder (default ``out_root/teacher``); a finished run of the same config
             there is reused (e.g. notebook 03's fold-0 BERT).
         progress: tqdm bars.
@@ -119,26 +119,26 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
         epoch's validation logits), agree_teacher (share of validation argmaxes equal to the teacher's), n_valid,
         seconds (training time summed over the run's epochs).
     """
-    from islr.evaluation import load_oof, topk_accuracy
+    from islr.evaluation import topk_accuracy
 
-    root = Path(out_root or paths.run_dir(cfg.run_name) / f"kd_sweep_{family}")
+    root = Path(out_root or runs.kd_sweep_folder(cfg, family))
     labels = np.asarray(prepared.labels)
     rows = []
-    teacher_dir = Path(teacher_dir or root / "teacher")
+    teacher_dir = Path(teacher_dir or runs.kd_sweep_teacher(root))
     teacher, _ = _timed_run(cfg, prepared, family, teacher_dir, indices, progress, rows,
                             {"run": "teacher", "temperature": np.nan, "kd_weight": np.nan})
-    teacher_pred = load_oof(teacher_dir)[0].argmax(1)
+    teacher_pred = runs.load_oof(teacher_dir)[0].argmax(1)
     grid = [(np.nan, 0.0)] + [(float(t), float(w)) for t in temperatures for w in weights]
     for t, w in grid:
         name = "no KD" if w == 0 else f"T={t:g} w={w:g}"
         run_cfg = cfg if w == 0 else cfg.override({"distill.temperature": t, "distill.kd_weight": w})
         student = build_model(cfg, family, seed=_student_seed(cfg, family))
-        folder = root / ("student_nokd" if w == 0 else f"student_T{t:g}_w{w:g}")
+        folder = runs.kd_sweep_member(root, t, w)
         _timed_run(run_cfg, prepared, family, folder, indices, progress, rows,
                    {"run": name, "temperature": t, "kd_weight": w}, model=student,
                    teacher=None if w == 0 else teacher)
     for row in rows:
-        logits, index = load_oof(row.pop("folder"))
+        logits, index = runs.load_oof(row.pop("folder"))
         y = labels[index]
         nll = torch.nn.functional.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(y).long())
         row.update(top1=topk_accuracy(logits, y, 1), top3=topk_accuracy(logits, y, 3), nll=float(nll),
@@ -152,7 +152,7 @@ def _timed_run(cfg: Config, prepared, family: str, folder: Path, indices, progre
     reused or resumed from an earlier sweep reports what it cost then, not the seconds of loading it."""
     out = train_fold(cfg, prepared, family, out_dir=folder, indices=indices, model=model, teacher=teacher,
                      progress=progress)
-    rows.append({**row, "folder": folder, "seconds": float(pd.read_csv(folder / "metrics.csv")["seconds"].sum())})
+    rows.append({**row, "folder": folder, "seconds": float(runs.load_metrics(folder)["seconds"].sum())})
     return out
 
 

@@ -28,7 +28,8 @@ loaded back into ``model`` and, with a validation set, its logits are saved as `
 float32 with ``oof_index.npy`` (N_valid,) — the sample ids, taken from ``valid_index`` or the ``indices`` of a
 ``torch.utils.data.Subset`` — for the ensemble.
 
-**Metrics**: one row per epoch in ``metrics.jsonl`` and ``metrics.csv`` (epoch, train_loss, valid_loss, top1, top3,
+**Files** are written through :mod:`islr.runs`, which owns the run folder's layout. **Metrics**: one row per epoch
+in ``metrics.jsonl`` and ``metrics.csv`` (epoch, train_loss, valid_loss, top1, top3,
 lr at the end of the epoch, seconds incl. validation, training samples/s). A resumed run first drops rows of
 epochs it will redo.
 
@@ -43,7 +44,6 @@ order on every rank, and lets only rank 0 write files or print.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -60,12 +60,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 from tqdm import tqdm
 
+from islr import runs
 from islr.config import TrainConfig
+from islr.evaluation import topk_accuracy
+from islr.runs import MetricsLog
 from islr.train.losses import main_logits
 from islr.train.optim import build_optimizer, build_scheduler, current_lr
 
 BatchTransform = Callable[[dict, torch.Generator], dict]
-METRIC_FIELDS = ("epoch", "train_loss", "valid_loss", "top1", "top3", "lr", "seconds", "samples_per_s")
 
 
 # ----------------------------------------------------------------------------------------------------- runtime
@@ -316,11 +318,11 @@ def evaluate(model: nn.Module, loader: DataLoader | None, rt: Runtime | None = N
     logits, labels = torch.cat(logits), torch.cat(labels)
     if rt.info.distributed and isinstance(loader.sampler, DistributedSampler):
         logits, labels = _gather_in_order(logits, len(loader.dataset)), _gather_in_order(labels, len(loader.dataset))
-    top3 = logits.topk(min(3, logits.shape[1]), dim=1).indices  # (N, 3)
-    metrics = {"valid_loss": F.cross_entropy(logits, labels).item(),
-               "top1": (top3[:, 0] == labels).float().mean().item(),
-               "top3": (top3 == labels[:, None]).any(dim=1).float().mean().item(), "n": int(labels.numel())}
-    return metrics, logits.cpu().numpy()
+    valid_loss = F.cross_entropy(logits, labels).item()
+    logits, labels = logits.cpu().numpy(), labels.cpu().numpy()
+    metrics = {"valid_loss": valid_loss, "top1": topk_accuracy(logits, labels, 1),
+               "top3": topk_accuracy(logits, labels, 3), "n": int(len(labels))}
+    return metrics, logits
 
 
 def _gather_in_order(shard: torch.Tensor, n: int) -> torch.Tensor:
@@ -460,33 +462,34 @@ def config_changes(saved: dict, current: dict) -> list[str]:
 
 
 class Checkpointer:
-    """Atomic ``last.pt`` / ``best.pt`` of one run (rank 0 writes, every rank reads).
+    """Atomic ``last.pt`` / ``best.pt`` of one run, written through :func:`islr.runs.save_checkpoint` (rank 0
+    writes, every rank reads).
 
-    ``last.pt``: model, optimizer, scheduler, scaler, :class:`TrainState`, RNG states, config. ``best.pt``: model,
-    epoch, top1, config. Both load with ``torch.load(weights_only=True)``.
+    ``last.pt``: model, model spec, optimizer, scheduler, scaler, :class:`TrainState`, RNG states, config.
+    ``best.pt``: model, model spec, epoch, top1, config. The model spec lets :func:`islr.runs.load_model` rebuild
+    the model from either file alone.
     """
 
     def __init__(self, out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, rt: Runtime, config: dict):
-        self.last, self.best = out_dir / "last.pt", out_dir / "best.pt"
+        self.last, self.best = runs.checkpoint_path(out_dir, "last"), runs.checkpoint_path(out_dir, "best")
         self.model, self.optimizer, self.scheduler, self.rt, self.config = model, optimizer, scheduler, rt, config
 
     def save(self, state: TrainState, best: bool) -> None:
         if self.rt.info.is_main:
-            weights = self.model.state_dict()
-            _atomic_save({"model": weights, "optimizer": self.optimizer.state_dict(),
-                          "scheduler": self.scheduler.state_dict(), "scaler": self.rt.scaler.state_dict(),
-                          "state": asdict(state), "rng": _rng_state(), "config": self.config}, self.last)
+            runs.save_checkpoint(self.last, self.model, optimizer=self.optimizer.state_dict(),
+                                 scheduler=self.scheduler.state_dict(), scaler=self.rt.scaler.state_dict(),
+                                 state=asdict(state), rng=_rng_state(), config=self.config)
             if best:
-                _atomic_save({"model": weights, "epoch": state.best_epoch, "top1": state.best_top1,
-                              "config": self.config}, self.best)
+                runs.save_checkpoint(self.best, self.model, epoch=state.best_epoch, top1=state.best_top1,
+                                     config=self.config)
         _barrier(self.rt)
 
     def restore(self) -> TrainState:
         """Load ``last.pt`` into model / optimiser / scheduler / scaler if it exists; return the state."""
         if not self.last.exists():
             return TrainState()
-        payload = torch.load(self.last, map_location="cpu", weights_only=True)
+        payload = runs.read_checkpoint(self.last)
         changed = config_changes(payload.get("config") or {}, self.config)
         if changed:
             raise RunConfigMismatch(
@@ -504,43 +507,7 @@ class Checkpointer:
     def load_best(self) -> None:
         """Put the ``best.pt`` weights into the model (no-op before the first epoch)."""
         if self.best.exists():
-            self.model.load_state_dict(torch.load(self.best, map_location="cpu", weights_only=True)["model"])
-
-
-class MetricsLog:
-    """Per-epoch rows in ``metrics.jsonl`` (appended) and ``metrics.csv`` (rewritten), written by rank 0 only."""
-
-    def __init__(self, out_dir: Path, enabled: bool = True):
-        self.jsonl, self.csv, self.enabled = out_dir / "metrics.jsonl", out_dir / "metrics.csv", enabled
-        if enabled:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        self.rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()] \
-            if self.jsonl.exists() else []
-
-    def truncate(self, next_epoch: int) -> None:
-        """Forget rows of epochs ≥ ``next_epoch`` (a resumed run redoes them)."""
-        kept = [r for r in self.rows if r["epoch"] < next_epoch]
-        if len(kept) != len(self.rows):
-            self.rows = kept
-            self._write_all()
-
-    def append(self, row: dict) -> None:
-        self.rows.append(row)
-        if self.enabled:
-            with self.jsonl.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            self._write_csv()
-
-    def _write_all(self) -> None:
-        if self.enabled:
-            self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
-            self._write_csv()
-
-    def _write_csv(self) -> None:
-        with self.csv.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in METRIC_FIELDS} for r in self.rows)
+            self.model.load_state_dict(runs.read_checkpoint(self.best)["model"])
 
 
 def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointer, state: TrainState,
@@ -555,8 +522,7 @@ def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointe
         if len(index) != len(logits):
             raise ValueError(f"valid_index has {len(index)} ids for {len(logits)} validation samples")
         if rt.info.is_main:
-            np.save(out_dir / "oof_logits.npy", logits.astype(np.float32))
-            np.save(out_dir / "oof_index.npy", index.astype(np.int64))
+            runs.save_oof(out_dir, logits, index)
     _barrier(rt)
     return FitResult(out_dir, state.best_epoch, state.best_top1, state.next_epoch, state.stopped, list(log.rows),
                      metrics)
@@ -593,14 +559,6 @@ def _config_dict(cfg: Any, run_config: Any) -> dict:
         return asdict(obj) if is_dataclass(obj) else obj
 
     return {"train": plain(cfg), "run": plain(run_config)}
-
-
-def _atomic_save(payload: dict, path: Path) -> None:
-    # Write beside the target, then rename: a kill during the write leaves the previous file intact.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
 
 
 def _rng_state() -> dict:

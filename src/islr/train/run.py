@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from islr import paths
+from islr import paths, runs
 from islr.config import Config
 from islr.data import SequenceDataset, collate_sequences
 from islr.models import create_model
@@ -38,8 +38,8 @@ FAMILIES = {
 }
 
 
-def build_model(cfg: Config, family: str, layers: int | None = None, seed: int | None = None) -> torch.nn.Module:
-    """The model of ``family`` sized by ``cfg`` (``layers`` overrides the transformer depth, for students).
+def build_model(cfg: Config, family: str, seed: int | None = None) -> torch.nn.Module:
+    """The model of ``family`` sized by ``cfg``, built by :func:`islr.models.create_model` (so it carries its spec).
 
     The initial weights depend only on ``seed`` (default: the family's training seed), not on the global RNG: two
     runs of one config start from the same weights, and a run with another seed from other ones. The global torch
@@ -54,7 +54,7 @@ def build_model(cfg: Config, family: str, layers: int | None = None, seed: int |
                                 hypercolumn_blocks=c.hypercolumn_blocks, hypercolumn_weight=c.hypercolumn_weight,
                                 pretrained_path=c.pretrained_path, bn_momentum=c.bn_momentum)
         t = cfg.transformer
-        return create_model(family, hidden=t.hidden, layers=layers or t.layers, heads=t.heads,
+        return create_model(family, hidden=t.hidden, layers=t.layers, heads=t.heads,
                             intermediate=t.intermediate, dropout=t.dropout, max_len=t.max_len)
 
 
@@ -69,13 +69,15 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
                fold: int | None = None, indices: tuple[np.ndarray, np.ndarray] | None = None,
                model: torch.nn.Module | None = None, teacher: torch.nn.Module | None = None,
                progress: bool = True, on_epoch=None) -> tuple[torch.nn.Module, FitResult]:
-    """Train ``family`` on one fold (``fold = -1``: all data) and save checkpoints, metrics and OOF logits.
+    """Train ``family`` on one fold (``fold = -1``: all data); its model folder (:mod:`islr.runs`) receives the
+    checkpoints (with the model spec), metrics, OOF logits and ``data_source.json``.
 
     Args:
         cfg: resolved run config; saved in every checkpoint.
         prepared: :class:`islr.prepare.Prepared`.
         family: "cnn" | "bert" | "deberta".
-        out_dir: run folder (default ``outputs/runs/<run_name>/<family>_<kind>_f<fold>``); resumes from it.
+        out_dir: model folder (default :func:`islr.runs.run_folder`: ``outputs/runs/<run_name>/<family>_<kind>_f<fold>``);
+            resumes from it.
         kind: split kind ("random" | "participant"; default ``cfg.split.kind``).
         fold: fold number (default ``cfg.split.fold``).
         indices: explicit (train, valid) sequence indices instead of a fold (``kind``/``fold`` then only name
@@ -92,7 +94,7 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     tcfg = getattr(cfg, spec.train_block)
     kind = kind or cfg.split.kind
     fold = cfg.split.fold if fold is None else fold
-    out_dir = Path(out_dir or run_folder(cfg, family, kind, fold))
+    out_dir = Path(out_dir or runs.run_folder(cfg, family, kind, fold))
     train_idx, valid_idx = indices if indices is not None else split(cfg, prepared, kind, fold)
     points = spec.pipeline.points
     train_ds = SequenceDataset(prepared, train_idx, points, donors=spec.donors and cfg.cnn_aug.replace_prob > 0)
@@ -109,6 +111,7 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     result = fit(model, train_loader, valid_loader, tcfg, out_dir, loss, teacher=teacher,
                  batch_transform=spec.pipeline(cfg, train=True), eval_transform=spec.pipeline(cfg, train=False),
                  run_config=cfg, valid_index=valid_idx, progress=progress, on_epoch=on_epoch)
+    runs.record_data(out_dir, prepared, train_idx, valid_idx)
     return model, result
 
 
@@ -157,49 +160,11 @@ def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thank
     rows = []
     for f in range(n_folds):
         tr, va = keep[folds != f], keep[folds == f]
-        out = paths.run_dir(cfg.run_name) / f"sample_{family}_{'_'.join(signs)}_f{f}"
+        out = runs.sample_folder(cfg, family, signs, f)
         model, _ = train_fold(cfg, prepared, family, out_dir=out, indices=(tr, va), progress=progress)
-        logits = np.load(out / "oof_logits.npy")[:, cols]
+        logits = runs.load_oof(out)[0][:, cols]
         pred = np.asarray(signs)[logits.argmax(1)]
         truth = np.asarray(prepared.signs)[va]
         rows += [{"fold": f, "participant_id": int(prepared.participant_ids[i]), "sign": t, "predicted": p,
                   "correct": bool(t == p)} for i, t, p in zip(va, truth, pred)]
     return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------------ reloading runs
-def run_folder(cfg: Config, family: str, kind: str = "random", fold: int | str = 0) -> Path:
-    """The default run folder of :func:`train_fold` for (family, split kind, fold); full data: ``<family>_all``."""
-    if fold in (FULL_DATA, "all"):
-        return paths.run_dir(cfg.run_name) / f"{family}_all"
-    return paths.run_dir(cfg.run_name) / f"{family}_{kind}_f{fold}"
-
-
-def submission_folds(cfg: Config, families=("cnn", "bert", "deberta")) -> dict[str, int]:
-    """The fold whose model each family contributes to the export and submission: fold 0, or all data (-1) for
-    the transformers when ``cfg.split.full_data_transformers`` (the reference's choice, METHOD_FACTS §0)."""
-    full = cfg.split.full_data_transformers
-    return {f: FULL_DATA if full and f != "cnn" else 0 for f in families}
-
-
-def load_trained(cfg: Config, family: str, run_dir: str | Path | None = None, kind: str = "random", fold: int = 0
-                 ) -> torch.nn.Module:
-    """The best checkpoint of a finished run as an eval-mode model (built from the config stored in the checkpoint).
-
-    Raises:
-        FileNotFoundError: no ``best.pt`` in the run folder (train it first: notebooks 02/03).
-    """
-    path = Path(run_dir or run_folder(cfg, family, kind, fold)) / "best.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"no trained {family} at {path}; run notebook 02/03 (or train_fold) first")
-    ckpt = torch.load(path, weights_only=True, map_location="cpu")
-    run_cfg = Config().override(ckpt["config"]["run"]) if ckpt.get("config", {}).get("run") else cfg
-    layers = _state_layers(ckpt["model"]) if family != "cnn" else None
-    model = build_model(run_cfg, family, layers=layers)
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
-
-
-def _state_layers(state: dict) -> int:
-    """Encoder depth of a transformer state dict (distilled students have fewer layers than the config says)."""
-    return 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.layer."))
