@@ -35,11 +35,33 @@ def test_complementary_models_are_mixed():
     assert w.accuracy > single
 
 
-def test_logits_vs_probabilities_compare_on_same_rows():
-    rng = np.random.default_rng(2)
-    labels = rng.integers(0, 20, 300)
-    out = ensemble.compare_logits_vs_probs(*(_logits(rng, labels, 1.0) for _ in range(3)), labels)
-    assert set(out) == {"logits", "probabilities"} and all(0 < v <= 1 for v in out.values())
+def _softmax(x):
+    e = np.exp(x - x.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_grid_finds_a_known_best_weighting():
+    # labels defined as the argmax of one grid point's mix: only that point (and none before it) reaches 100 %
+    rng = np.random.default_rng(3)
+    cnn, bert, deberta = (rng.normal(size=(2000, 20)) for _ in range(3))
+    labels = (0.3 * cnn + 0.7 * (0.25 * bert + 0.75 * deberta)).argmax(1)
+    w = ensemble.grid_search(cnn, bert, deberta, labels)
+    assert (w.k, w.b, w.accuracy) == (0.3, 0.25, 1.0)
+    assert w.as_dict() == pytest.approx({"cnn": 0.3, "bert": 0.175, "deberta": 0.525})
+    assert w.grid[0, 0] == (deberta.argmax(1) == labels).mean()  # k = 0, b = 0: DeBERTa alone
+
+
+def test_logits_and_probabilities_are_different_mixes():
+    # models on very different logit scales: a mix of raw logits is not a mix of their softmax probabilities
+    rng = np.random.default_rng(4)
+    cnn, bert, deberta = (s * rng.normal(size=(1500, 20)) for s in (6.0, 1.0, 0.3))
+    from_logits = (0.5 * cnn + 0.5 * (0.5 * bert + 0.5 * deberta)).argmax(1)
+    out = ensemble.compare_logits_vs_probs(cnn, bert, deberta, from_logits)
+    assert out["probabilities"] < out["logits"] == 1.0
+    p = [_softmax(m) for m in (cnn, bert, deberta)]
+    from_probs = (0.5 * p[0] + 0.5 * (0.5 * p[1] + 0.5 * p[2])).argmax(1)
+    out = ensemble.compare_logits_vs_probs(cnn, bert, deberta, from_probs)
+    assert out["logits"] < out["probabilities"] == 1.0
 
 
 def test_aligned_oof_keeps_common_rows_in_one_order(tmp_path):
