@@ -73,6 +73,7 @@ def test_later_stages_wrote_their_outputs(chain):
     for family in ("cnn", "bert", "deberta"):
         for kind in ("random", "participant"):
             assert (run / f"{family}_{kind}_f0" / "oof_logits.npy").exists()
+            assert json.loads((run / f"{family}_{kind}_f0" / "data_source.json").read_text())["kind"] == "embedded"
         assert (run / "export" / f"{family}.tflite").exists() and (run / "export" / f"{family}.onnx").exists()
     for family in ("bert", "deberta"):  # full-data runs: a checkpoint, no validation logits
         assert (run / f"{family}_all" / "best.pt").exists() and not (run / f"{family}_all" / "oof_logits.npy").exists()

@@ -165,3 +165,17 @@ def test_runs_imports_neither_training_nor_export():
             "if m.startswith(('islr.train', 'islr.export', 'islr.evaluation', 'islr.ensemble'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_data_sources_are_named_from_their_folder(monkeypatch, tmp_path, sample_dir):
+    from islr import data, paths
+
+    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
+    assert data.describe_source(sample_dir).kind == "sample"
+    embedded = paths.generated_data_dir() / "embedded_k3_s7_sample"
+    source = data.describe_source(embedded)  # what resolve_source generated for synth_per_sign 3, seed 7
+    assert source.kind == "embedded" and source.label.startswith("synthetic (3 per sign, seed 7) + bundled real")
+    other = tmp_path / "my_signs"
+    other.mkdir()
+    (other / "train.csv").write_text("path,participant_id,sequence_id,sign\n" + "p.parquet,1,2,hello\n" * 3)
+    assert data.describe_source(other).label == "asl-signs-layout folder my_signs (3 sequences)"

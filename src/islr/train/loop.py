@@ -63,7 +63,6 @@ from tqdm import tqdm
 from islr import runs
 from islr.config import TrainConfig
 from islr.evaluation import topk_accuracy
-from islr.runs import MetricsLog
 from islr.train.losses import main_logits
 from islr.train.optim import build_optimizer, build_scheduler, current_lr
 
@@ -375,7 +374,7 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
                                 cfg.max_steps_per_epoch), cfg.pct_start, cfg.flat_fraction)
     ckpt = Checkpointer(out_dir, model, optimizer, scheduler, rt, _config_dict(cfg, run_config))
     state = ckpt.restore() if resume else TrainState()
-    log = MetricsLog(out_dir, enabled=rt.info.is_main)
+    log = runs.MetricsLog(out_dir, enabled=rt.info.is_main)
     log.truncate(state.next_epoch)
     has_valid = valid_loader is not None and len(valid_loader.dataset) > 0
     trained = _wrap_ddp(model, rt)
@@ -511,7 +510,7 @@ class Checkpointer:
 
 
 def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointer, state: TrainState,
-            rt: Runtime, log: MetricsLog, valid_index: np.ndarray | None) -> FitResult:
+            rt: Runtime, log: runs.MetricsLog, valid_index: np.ndarray | None) -> FitResult:
     """Load the best weights; with validation, save their logits as ``oof_logits.npy`` / ``oof_index.npy``."""
     ckpt.load_best()
     out_dir = ckpt.last.parent
