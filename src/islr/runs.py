@@ -12,6 +12,7 @@ Layout under ``outputs/runs/<run_name>/`` (:func:`run_root`)::
     kd_sweep_<family>/                  the KD sweep: teacher/, student_nokd/, student_T<t>_w<w>/
     sample_<family>_<signs>_f<fold>/    held-out-participant experiment on the bundled real sample
     export/                             per-model TFLite and ONNX files (notebook 05)
+    (also tables the notebooks save, e.g. cnn_fold0_summary.csv, and tuning's <space>_<run_name>_best.json)
 
 One model folder holds:
 
