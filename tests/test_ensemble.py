@@ -116,8 +116,8 @@ def test_synthetic_rows_break_ties_among_equal_real_scores():
 def test_fit_ensemble_uses_real_rows_of_participant_split_runs(tmp_path, monkeypatch):
     """Run folders with constructed OOF logits: the real rows come from the participant-split runs."""
     from islr.config import get_config
+    from islr import runs
     from islr.export import stage
-    from islr.train.run import run_folder
 
     monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
     cfg = get_config("smoke", {"split.n_folds": 2})
@@ -134,10 +134,7 @@ def test_fit_ensemble_uses_real_rows_of_participant_split_runs(tmp_path, monkeyp
     for key, (rows, per) in logits.items():
         kind, fold = ("random", 0) if key == "random" else ("participant", int(key[1]))
         for m, x in per.items():
-            d = run_folder(cfg, m, kind, fold)
-            d.mkdir(parents=True)
-            np.save(d / "oof_logits.npy", x)
-            np.save(d / "oof_index.npy", rows)
+            runs.save_oof(runs.run_folder(cfg, m, kind, fold), x, rows)
     w, _, table = stage.fit_ensemble(cfg, labels, "random", 0, real=real)
     assert w.n_real == 40 and w.n_other == 80 and w.k > 0.5  # CNN: right on the held-out real rows
     assert "participant split, fold 0, 1" in w.rows and "80 synthetic OOF rows" in w.rows

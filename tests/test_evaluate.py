@@ -38,11 +38,10 @@ def trained(tmp_path_factory, prepared):
 @pytest.fixture(scope="module")
 def tflite_model(tmp_path_factory, trained):
     """The trained BERT exported to a Kaggle-contract TFLite file (its own preprocessing in the graph)."""
-    from islr.config import Config
+    from islr import runs
     from islr.export.tflite import build_tflite, save_tflite
-    from islr.train.run import load_trained
 
-    model = load_trained(Config(), "bert", run_dir=trained["bert"])
+    model = runs.load_model(trained["bert"])
     return save_tflite(build_tflite(model), tmp_path_factory.mktemp("model") / "model.tflite")
 
 
@@ -59,15 +58,14 @@ def _direct(model, sample_dir):
 
 @pytest.mark.parametrize("family", ["bert", "cnn"])
 def test_checkpoint_numbers_equal_a_direct_computation(trained, prepared, sample_dir, family):
-    from islr.config import Config
+    from islr import runs
     from islr.pipeline import CNNPipeline, TransformerPipeline
-    from islr.train.run import load_trained
 
     result = ev.evaluate(trained[family] / "best.pt", sample_dir, progress=False)
     assert result.model.startswith(family)  # family read from the checkpoint's parameter names
 
     # Direct: the training's own model + eval transform, called per file here.
-    model = load_trained(Config(), family, run_dir=trained[family])
+    model = runs.load_model(trained[family])
     cfg = get_config("smoke", {"split.n_folds": 4})
     pipe = (CNNPipeline if family == "cnn" else TransformerPipeline)(cfg, train=False)
 
@@ -173,7 +171,8 @@ def test_cli_table_json_and_plot(tflite_model, sample_dir, tmp_path):
 
 def test_real_training_signs_from_the_run_data_source(tmp_path, monkeypatch, sample_dir):
     """An embedded-style folder (real sample + a synthetic row): only the real rows' signs count."""
-    from islr.data import DataSource, save_source
+    from islr import runs
+    from islr.data import DataSource
 
     monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path / "outputs"))
     data = tmp_path / "embedded"
@@ -182,7 +181,7 @@ def test_real_training_signs_from_the_run_data_source(tmp_path, monkeypatch, sam
     synthetic = {"path": sample["path"].iloc[0], "participant_id": 1, "sequence_id": 7, "sign": "zebra"}
     pd.concat([sample, pd.DataFrame([synthetic])]).to_csv(data / "train.csv", index=False)
     cfg = get_config("smoke", run_name="known")
-    save_source(DataSource(data, "embedded", "synthetic + sample"), ev.paths.run_dir("known"))
+    runs.write_data_source(runs.run_folder(cfg, "cnn"), DataSource(data, "embedded", "synthetic + sample"))
     known = ev.real_training_signs(cfg)
     assert set(known.index) == set(sample["sign"]) and "zebra" not in known.index
     assert known["real_sequences"].sum() == len(sample)
@@ -207,7 +206,8 @@ def test_held_out_ids_and_weighted_checkpoints(trained, prepared, sample_dir):
 
 
 def test_top_logits_known_signs_and_live_line(tmp_path, monkeypatch):
-    from islr.data import DataSource, save_source
+    from islr import runs
+    from islr.data import DataSource
     from islr.live import model_knowledge
 
     scores = np.arange(250.0)[::-1] - 100  # sign 0 best, raw values kept
@@ -218,7 +218,8 @@ def test_top_logits_known_signs_and_live_line(tmp_path, monkeypatch):
     model.write_bytes(b"")
     assert "no record" in model_knowledge(model)
     monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path / "outputs"))
-    save_source(DataSource(ev.paths.SAMPLE_DIR, "sample", "bundled real sample"), ev.paths.run_dir("k"))
+    runs.write_data_source(runs.run_folder(get_config("smoke", run_name="k"), "cnn"),
+                           DataSource(ev.paths.SAMPLE_DIR, "sample", "bundled real sample"))
     ev.save_known_signs(get_config("smoke", run_name="k"), model)
     known = ev.known_signs(model)
     sample = pd.read_csv(ev.paths.SAMPLE_DIR / "train.csv")

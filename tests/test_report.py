@@ -7,9 +7,10 @@ import torch
 
 from islr import cli, report
 from islr.config import get_config
-from islr.data import resolve_source, save_source
+from islr import runs
+from islr.data import resolve_source
 from islr.prepare import load_prepared, prepare
-from islr.train.run import run_folder, train_fold
+from islr.train.run import train_fold
 
 
 def _table_rows(markdown: str, header_start: str) -> tuple[list[str], list[list[str]]]:
@@ -36,8 +37,8 @@ def outputs(tmp_path_factory, sample_dir):
     cfg = get_config("smoke", {"split.n_folds": 4, "transformer_train.epochs": 2,
                                "data.data_dir": str(sample_dir)}, run_name="report_test")
     _, result = train_fold(cfg, load_prepared(prep), "bert", kind="participant", fold=0, progress=False)
-    assert result.out_dir == run_folder(cfg, "bert", "participant", 0)
-    save_source(resolve_source(cfg), result.out_dir.parent)
+    assert result.out_dir == runs.run_folder(cfg, "bert", "participant", 0)
+    runs.write_data_source(result.out_dir.parent, resolve_source(cfg))
     train_fold(cfg, load_prepared(prep), "bert", fold=-1, progress=False)  # all data: no validation
     report.record_benchmark("toy_bench", [{"method": "reader", "files_per_s": 123.45678, "n": 3},
                                           {"method": "pandas", "files_per_s": 45.0, "n": None},

@@ -50,11 +50,10 @@ def family_of_state(state: dict) -> str:
 
 
 def _load_run_checkpoint(path: Path, family: str):
-    """The ONE place that turns a checkpoint into a model (switch here when :mod:`islr.runs` lands)."""
-    from islr.config import Config
-    from islr.train.run import load_trained
+    """The checkpoint as an eval-mode model, rebuilt from its stored model spec (:func:`islr.runs.load_model`)."""
+    from islr import runs
 
-    return load_trained(Config(), family, run_dir=path.parent)
+    return runs.load_model(path)
 
 
 class CheckpointModel:
@@ -72,12 +71,13 @@ class CheckpointModel:
     def __init__(self, path: str | Path, family: str | None = None):
         import torch
 
+        from islr import runs
         from islr.config import Config
         from islr.train.run import FAMILIES
 
         path = Path(path)
         if path.is_dir():
-            path = path / "best.pt"
+            path = runs.checkpoint_path(path, "best")
         if not path.exists():
             raise FileNotFoundError(f"no checkpoint at {path}")
         if path.name != "best.pt":
@@ -443,9 +443,9 @@ def held_out_real_ids(cfg, prepared, real: np.ndarray, fold: int = 0) -> np.ndar
 
 def run_ensemble(cfg, weights: dict[str, float], kind: str = "participant", fold: int = 0) -> WeightedEnsemble:
     """The weighted sum of the best checkpoints of the runs (``kind``, ``fold``) of each member in ``weights``."""
-    from islr.train.run import run_folder
+    from islr import runs
 
-    ens = WeightedEnsemble({m: CheckpointModel(run_folder(cfg, m, kind, fold), m) for m in weights}, weights)
+    ens = WeightedEnsemble({m: CheckpointModel(runs.run_folder(cfg, m, kind, fold), m) for m in weights}, weights)
     ens.name = f"{kind}-split fold-{fold} checkpoints, " + ens.name
     return ens
 
@@ -456,18 +456,18 @@ def run_ensemble(cfg, weights: dict[str, float], kind: str = "participant", fold
 def real_training_signs(cfg) -> pd.DataFrame:
     """Signs with REAL recordings in the training data of ``cfg``'s run, with their counts.
 
-    The data is the run's recorded data source (``data_source.json`` in the run folder) when there is one, else
-    the source ``cfg`` resolves to. In the embedded default every other sign is known from synthetic sequences only.
+    The data is the run's recorded data source (:func:`islr.runs.run_data_source`: the ``data_source.json`` of its
+    trained members) when there is one, else the source ``cfg`` resolves to. In the embedded default every other sign is known from synthetic sequences only.
 
     Returns:
         DataFrame indexed by sign: real_sequences, real_participants (most sequences first); the attribute
         ``attrs["data"]`` names the data.
     """
+    from islr import runs
     from islr.data import DataSource, real_ids_of, resolve_source
 
-    recorded = paths.run_dir(cfg.run_name) / "data_source.json"
-    if recorded.exists():
-        info = json.loads(recorded.read_text())
+    info = runs.run_data_source(cfg)
+    if info is not None:
         source = DataSource(Path(info["path"]), info["kind"], info["label"])
     else:
         source = resolve_source(cfg)

@@ -74,7 +74,7 @@ def record_benchmark(name: str, rows: list[dict[str, Any]], *, data: str, device
 
 # ------------------------------------------------------------------------------------------------- rendering
 #: A run folder's name: ``<family>_<kind>_f<fold>`` or ``<family>_all``, plus an optional stage suffix such as
-#: ``_kd`` / ``_kd3l`` (distillation students); see :func:`islr.train.run.run_folder`.
+#: ``_kd`` / ``_kd3l`` (distillation students); see :func:`islr.runs.run_folder`.
 _FOLDER = re.compile(r"^(?P<family>[a-z]+)_(?:(?P<kind>[a-z]+)_f(?P<fold>\d+)|(?P<all>all))(?P<stage>_\w+)?$")
 
 

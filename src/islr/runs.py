@@ -276,21 +276,24 @@ def record_data(folder: str | Path, prepared, train_index: np.ndarray, valid_ind
         prepared: the :class:`islr.prepare.Prepared` it trained on.
         train_index, valid_index: the sequence indices of the two parts.
     """
-    from islr.data import describe_source
+    from islr.data import DataSource, describe_source
 
     manifest = prepared.manifest
     try:
         source = describe_source(manifest["data_dir"])
-        named = {"path": str(source.path), "kind": source.kind, "label": source.label}
     except OSError:  # the raw folder is gone (only the packed copy was kept): record where it was
-        named = {"path": manifest["data_dir"], "kind": "folder", "label": f"asl-signs-layout folder "
-                 f"{Path(manifest['data_dir']).name} ({len(prepared):,} sequences)"}
-    record = {**named,
-              "prepared": str(prepared.root), "fingerprint": manifest.get("fingerprint"),
-              "points": manifest.get("points"), "sequences": len(prepared),
-              "train_sequences": int(len(train_index)), "valid_sequences": int(len(valid_index))}
+        source = DataSource(Path(manifest["data_dir"]), "folder", f"asl-signs-layout folder "
+                            f"{Path(manifest['data_dir']).name} ({len(prepared):,} sequences)")
+    return write_data_source(folder, source, prepared=str(prepared.root), fingerprint=manifest.get("fingerprint"),
+                             points=manifest.get("points"), sequences=len(prepared),
+                             train_sequences=int(len(train_index)), valid_sequences=int(len(valid_index)))
+
+
+def write_data_source(folder: str | Path, source, **details) -> Path:
+    """Write ``data_source.json`` from an :class:`islr.data.DataSource` (path, kind, label) plus ``details``."""
     path = Path(folder) / DATA_SOURCE
     path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"path": str(source.path), "kind": source.kind, "label": source.label, **details}
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
@@ -301,6 +304,14 @@ def data_source(folder: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no {DATA_SOURCE} in {Path(folder)} (trained before islr recorded its data?)")
     return json.loads(path.read_text())
+
+
+def run_data_source(cfg: Config) -> dict | None:
+    """The data source recorded by the run's trained ensemble members (the first that has one), or None."""
+    for folder in member_folders(cfg).values():
+        if (Path(folder) / DATA_SOURCE).exists():
+            return data_source(folder)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- the submission
