@@ -21,7 +21,8 @@ from torch.utils.data import Dataset, Subset
 
 from islr import paths
 from islr.config import TrainConfig
-from islr.train.loop import METRIC_FIELDS, RunConfigMismatch, Runtime, evaluate, fit, make_loader, train_one_epoch
+from islr.train.loop import (METRIC_FIELDS, DeviceSettings, RunConfigMismatch, StepContext, StepOptions, evaluate, fit,
+                             make_loader, train_one_epoch)
 from islr.train.losses import (DeepSupervisionLoss, DistillationLoss, build_loss, class_weights, kd_loss,
                                soft_cross_entropy)
 from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient
@@ -66,7 +67,7 @@ class ToyNet(nn.Module):
 
 def toy_cfg(**kw):
     base = TrainConfig(epochs=3, batch_size=32, eval_batch_size=64, lr=0.1, weight_decay=0.0, optimizer="radam",
-                       schedule="onecycle", label_smoothing=0.0, class_weights=False, amp=False, early_stop=0,
+                       schedule="onecycle", label_smoothing=0.0, class_weights=False, amp="off", early_stop=0,
                        seed=3)
     return replace(base, **kw)
 
@@ -270,11 +271,11 @@ def test_train_step_with_autocast_grad_scaler_and_clipping():
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = build_optimizer(model, "radam", cfg.lr)
     scheduler = build_scheduler(optimizer, "onecycle", cfg.lr, total_steps=len(train))
-    rt = Runtime(torch.device("cpu"), torch.bfloat16, torch.amp.GradScaler("cpu", init_scale=1024.0), grad_clip=0.05,
-                 progress=False)
-    out = train_one_epoch(model, train, optimizer, scheduler, DeepSupervisionLoss(), rt, epoch=0)
+    ctx = StepContext(DeviceSettings(torch.device("cpu"), torch.bfloat16), StepOptions(grad_clip=0.05, progress=False),
+                      scaler=torch.amp.GradScaler("cpu", init_scale=1024.0))
+    out = train_one_epoch(model, train, optimizer, scheduler, DeepSupervisionLoss(), ctx, epoch=0)
     assert math.isfinite(out["train_loss"]) and out["samples"] == 640
-    assert rt.scaler.get_scale() == 1024.0  # no overflow, no skipped step
+    assert ctx.scaler.get_scale() == 1024.0  # no overflow, no skipped step
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     total_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     assert total_norm == pytest.approx(0.05, rel=1e-3)  # the last step's unscaled gradients were clipped to 0.05

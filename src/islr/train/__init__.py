@@ -7,7 +7,8 @@ for importing torch until they train.
 import importlib
 
 _EXPORTS = {
-    "loop": ["FitResult", "Runtime", "TrainState", "evaluate", "fit", "make_loader", "make_runtime",
+    "loop": ["BatchHooks", "DeviceSettings", "FitResult", "StepContext", "StepOptions", "TrainState", "evaluate", "fit",
+             "make_loader",
              "seed_everything", "setup_distributed", "train_one_epoch"],
     "losses": ["DeepSupervisionLoss", "DistillationLoss", "build_loss", "class_weights", "kd_loss",
                "soft_cross_entropy"],
