@@ -136,7 +136,10 @@ def full_chain(tmp_path_factory):
     """``run_all.sh --profile full --data <synthetic asl-signs folder> --to 06``, the route of a Kaggle user."""
     from islr.synth import synthesize
 
-    data = synthesize(tmp_path_factory.mktemp("asl-signs"), per_sign=1, seed=5, show_progress=False, num_workers=2)
+    # One synthetic sequence per sign plus the bundled real sample (its two signs give the participant split classes
+    # with at least 8 members, as every sign has in the real set).
+    data = synthesize(tmp_path_factory.mktemp("asl-signs"), per_sign=1, seed=5, include_sample=True,
+                      show_progress=False, num_workers=2)
     out = tmp_path_factory.mktemp("outputs_full")
     env = {**os.environ, "ISLR_OUTPUTS": str(out), "ISLR_PYTHON": sys.executable}
     proc = subprocess.run(["./run_all.sh", "--profile", "full", "--data", str(data), "--to", "06", "--overrides",

@@ -18,7 +18,7 @@ from islr.data import SequenceDataset, collate_sequences
 from islr.models import create_model
 from islr.pipeline import CNNPipeline, TransformerPipeline
 from islr.splits import FULL_DATA, fold_indices, make_folds
-from islr.train.loop import FitResult, fit, make_loader
+from islr.train.loop import DeviceSettings, FitResult, fit, make_loader
 from islr.train.losses import build_loss
 
 
@@ -99,10 +99,11 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     valid_ds = SequenceDataset(prepared, valid_idx, points)
     # Never more per batch than the data has (tiny smoke/sample runs); drop_last would otherwise train on nothing.
     bs = max(1, min(tcfg.batch_size, len(train_ds)))
+    pin = DeviceSettings.from_config(tcfg).pin_memory
     train_loader = make_loader(train_ds, bs, train=True, seed=tcfg.seed, num_workers=tcfg.num_workers,
-                               collate_fn=collate_sequences, pin_memory=torch.cuda.is_available())
+                               collate_fn=collate_sequences, pin_memory=pin)
     valid_loader = make_loader(valid_ds, tcfg.eval_batch_size, train=False, num_workers=tcfg.num_workers,
-                               collate_fn=collate_sequences)
+                               collate_fn=collate_sequences, pin_memory=pin)
     model = model or build_model(cfg, family)
     aux = cfg.cnn.hypercolumn_weight if family == "cnn" else 0.0
     loss = build_loss(tcfg, aux_weight=aux, distill_cfg=cfg.distill if teacher is not None else None)
