@@ -8,8 +8,8 @@ import importlib
 
 _EXPORTS = {
     "loop": ["BatchHooks", "DeviceSettings", "FitResult", "StepContext", "StepOptions", "TrainState", "evaluate", "fit",
-             "make_loader",
-             "seed_everything", "setup_distributed", "train_one_epoch"],
+             "make_loader", "seed_everything", "setup_distributed", "setup_training", "train_one_epoch",
+             "training_module"],
     "losses": ["DeepSupervisionLoss", "DistillationLoss", "build_loss", "class_weights", "kd_loss",
                "soft_cross_entropy"],
     "optim": ["build_optimizer", "build_scheduler"],

@@ -462,6 +462,35 @@ def _gather_in_order(shard: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack(parts, dim=1).flatten(0, 1)[:n]
 
 
+def setup_training(model: nn.Module, loss_fn: Callable, cfg: TrainConfig, total_steps: int,
+                   device: torch.device | str | None = None, hooks: BatchHooks | None = None, progress: bool = True
+                   ) -> tuple[StepContext, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Everything :func:`train_one_epoch` needs besides the data, as :func:`fit` builds it.
+
+    Moves ``model`` (NHWC under ``channels_last``) and a module ``loss_fn`` to the device, then builds the
+    optimiser (``cfg.optimizer_impl`` kernels) and the per-step schedule over ``total_steps``.
+
+    Returns:
+        (step context, optimiser, scheduler); wrap the model with :func:`training_module` before training.
+    """
+    ctx = StepContext.from_config(cfg, device, hooks, progress)
+    ctx.device.place_model(model)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(ctx.device.device)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha,
+                                impl=cfg.optimizer_impl, device=ctx.device.device)
+    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, total_steps, cfg.pct_start, cfg.flat_fraction)
+    return ctx, optimizer, scheduler
+
+
+def training_module(model: nn.Module, ctx: StepContext) -> nn.Module:
+    """What the training step calls: ``model`` wrapped in DDP under torchrun, then compiled when compiling is on.
+
+    Checkpoints and evaluation keep using ``model`` itself (the wrappers share its parameters).
+    """
+    return ctx.device.compile(_wrap_ddp(model, ctx))
+
+
 def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | None, cfg: TrainConfig,
         out_dir: str | Path,
         loss_fn: Callable, *, teacher: nn.Module | None = None, device: torch.device | str | None = None,
@@ -494,20 +523,14 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
     """
     out_dir = Path(out_dir)
     hooks = BatchHooks(batch_transform, eval_transform, _freeze(teacher, device or default_device()))
-    ctx = StepContext.from_config(cfg, device, hooks, progress)
-    ctx.device.place_model(model)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(ctx.device.device)
-    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha,
-                                impl=cfg.optimizer_impl, device=ctx.device.device)
-    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, cfg.epochs * steps_per_epoch(train_loader,
-                                cfg.max_steps_per_epoch), cfg.pct_start, cfg.flat_fraction)
+    total_steps = cfg.epochs * steps_per_epoch(train_loader, cfg.max_steps_per_epoch)
+    ctx, optimizer, scheduler = setup_training(model, loss_fn, cfg, total_steps, device, hooks, progress)
     ckpt = Checkpointer(out_dir, model, optimizer, scheduler, ctx, _config_dict(cfg, run_config))
     state = ckpt.restore() if resume else TrainState()
     log = MetricsLog(out_dir, enabled=ctx.is_main)
     log.truncate(state.next_epoch)
     has_valid = valid_loader is not None and len(valid_loader.dataset) > 0
-    trained = ctx.device.compile(_wrap_ddp(model, ctx))  # checkpoints and evaluation use the plain ``model``
+    trained = training_module(model, ctx)
     for epoch in range(state.next_epoch, cfg.epochs):
         if state.stopped:
             break
