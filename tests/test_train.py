@@ -655,3 +655,18 @@ def test_ddp_two_processes_on_cpu(tmp_path):
         expected = model(valid.x).numpy()
     np.testing.assert_allclose(np.load(out / "oof_logits.npy"), expected, rtol=1e-5, atol=1e-6)
     assert np.array_equal(np.load(out / "oof_index.npy"), np.arange(101))
+
+
+def test_sample_check_length_is_config():
+    from islr.config import get_config
+    from islr.train.run import sample_check_overrides
+
+    default = sample_check_overrides(get_config("default"), "cnn")
+    assert default == {"cnn_train.epochs": 60, "cnn_train.batch_size": 8, "cnn_train.max_steps_per_epoch": 0,
+                       "cnn_train.compile": "off", "cnn_train.lr": 1e-3}
+    smoke = sample_check_overrides(get_config("smoke"), "bert")  # lr None: the block's own lr is kept
+    assert smoke == {"transformer_train.epochs": 2, "transformer_train.batch_size": 8,
+                     "transformer_train.max_steps_per_epoch": 2, "transformer_train.compile": "off"}
+    short = get_config("full", {"sample_check.epochs": 1, "sample_check.max_steps_per_epoch": 3})
+    assert sample_check_overrides(short, "bert")["transformer_train.epochs"] == 1
+    assert short.override(sample_check_overrides(short, "cnn")).cnn_train.max_steps_per_epoch == 3

@@ -245,6 +245,8 @@ class SampleCheckConfig:
     max_steps_per_epoch: int = 0
     #: Participant-grouped folds: every participant is held out once.
     n_folds: int = 4
+    #: torch.compile of the check's step ("off": on 22 sequences compiling would take longer than it saves).
+    compile: str = "off"
 
 
 @dataclass

@@ -115,9 +115,14 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
 
 # ------------------------------------------------------------------------------------------ real-sample check
 def sample_check_overrides(cfg: Config, family: str) -> dict:
-    """``cfg.sample_check`` as dotted overrides of ``family``'s training block (``lr`` None: the block's own)."""
+    """``cfg.sample_check`` as dotted overrides of ``family``'s training block (``lr`` None: the block's own).
+
+    Example: the default profile's CNN check is ``{"cnn_train.epochs": 60, "cnn_train.batch_size": 8,
+    "cnn_train.max_steps_per_epoch": 0, "cnn_train.compile": "off", "cnn_train.lr": 0.001}``.
+    """
     check, block = cfg.sample_check, FAMILIES[family].train_block
-    keys = {"epochs": check.epochs, "batch_size": check.batch_size, "max_steps_per_epoch": check.max_steps_per_epoch}
+    keys = {"epochs": check.epochs, "batch_size": check.batch_size, "max_steps_per_epoch": check.max_steps_per_epoch,
+            "compile": check.compile}
     if check.lr is not None:
         keys["lr"] = check.lr
     return {f"{block}.{k}": v for k, v in keys.items()}
