@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{row['model']}: batch {row['batch']} on {row['device']} (amp {row['amp']}, channels_last "
           f"{row['channels_last']}, compile {row['compile']}), profile {args.profile}, {torch.get_num_threads()} "
           f"CPU threads")
-    print(f"  {row['samples_per_s']:,.1f} samples/s (loader + augmentation + preprocessing + forward + backward + step)")
-    print(f"  projected {row['run']} run: {row['projected_min'] / 60:,.1f} h (goal on one GPU: {row['goal_min']:.0f} min)")
+    print(f"  {row['samples_per_s']:,.1f} samples/s (loader + augmentation + preprocessing + forward + backward + "
+          "step)")
+    print(f"  projected {row['run']} run: {row['projected_min'] / 60:,.1f} h (goal on one GPU: "
+          f"{row['goal_min']:.0f} min)")
     record_benchmark(f"train_{args.family}", [row], data=row["data"] + ", repeated", device=row["device"],
                      notes=f"profile {args.profile}, overrides {overrides}, {args.steps} timed steps after "
                            f"{args.warmup} warm-up steps, {torch.get_num_threads()} CPU threads")
