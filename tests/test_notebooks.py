@@ -119,3 +119,65 @@ def test_run_all_rejects_bad_options():
     proc = subprocess.run(["./run_all.sh", "--overrides", '{"split.no_such_key": 1}'], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "no_such_key" in proc.stderr and "bad --overrides" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------ --profile full
+#: Keeps `--profile full` to minutes on a CPU: the REAL model sizes (effnet_b0, 256-wide 4-layer transformers),
+#: a few optimiser steps per epoch, a short real-sample check. Everything else is the full profile as a user gets it.
+FULL_PROFILE_OVERRIDES = {
+    "cnn_train.epochs": 1, "cnn_train.batch_size": 8, "cnn_train.max_steps_per_epoch": 2,
+    "transformer_train.epochs": 1, "transformer_train.batch_size": 8, "transformer_train.max_steps_per_epoch": 2,
+    "sample_check.epochs": 1, "sample_check.max_steps_per_epoch": 1, "sample_check.n_folds": 2,
+}
+FULL_STAGES = [n for n in NOTEBOOKS if n[:2] <= "06"]
+
+
+@pytest.fixture(scope="module")
+def full_chain(tmp_path_factory):
+    """``run_all.sh --profile full --data <synthetic asl-signs folder> --to 06``, the route of a Kaggle user."""
+    from islr.synth import synthesize
+
+    # One synthetic sequence per sign plus the bundled real sample (its two signs give the participant split classes
+    # with at least 8 members, as every sign has in the real set).
+    data = synthesize(tmp_path_factory.mktemp("asl-signs"), per_sign=1, seed=5, include_sample=True,
+                      show_progress=False, num_workers=2)
+    out = tmp_path_factory.mktemp("outputs_full")
+    env = {**os.environ, "ISLR_OUTPUTS": str(out), "ISLR_PYTHON": sys.executable}
+    proc = subprocess.run(["./run_all.sh", "--profile", "full", "--data", str(data), "--to", "06", "--overrides",
+                           json.dumps(FULL_PROFILE_OVERRIDES)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=3600)
+    assert proc.returncode == 0, f"full chain failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return out, data
+
+
+def test_full_profile_chain_runs_the_users_code_path(full_chain):
+    out, data = full_chain
+    for name in FULL_STAGES:
+        nb = nbformat.read(out / "notebooks" / name, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+        assert nb.metadata["papermill"]["parameters"]["PROFILE"] == "full"
+    assert not (out / "notebooks" / "07_video_demo.ipynb").exists()  # --to 06
+    run = out / "runs" / "full"
+    cfg = json.loads((run / "config_06_ensemble_submission.json").read_text())
+    # the real sizes and the full profile's own choices, not a CPU profile's
+    assert cfg["cnn"]["model"] == "effnet_b0" and cfg["cnn"]["bn_momentum"] == 0.01
+    assert (cfg["transformer"]["hidden"], cfg["transformer"]["layers"]) == (256, 4)
+    assert cfg["split"]["full_data_transformers"] is True and cfg["data"]["data_dir"] == str(data)
+    # model-point prepare (the Kaggle route), never the 543-point one
+    prepared = [p.name for p in (out / "data" / "prepared").iterdir()]
+    assert any(p.startswith(f"{data.name}_model_") for p in prepared), prepared
+    assert not any(p.startswith(f"{data.name}_all_") for p in prepared), prepared
+    for family in ("cnn", "bert", "deberta"):
+        assert (run / f"{family}_random_f0" / "oof_logits.npy").exists()
+        assert (run / "export" / f"{family}.tflite").exists()
+    for family in ("bert", "deberta"):
+        metrics = (run / f"{family}_all" / "metrics.csv").read_text().splitlines()
+        assert len(metrics) == 1 + 1  # header + one row per transformer_train.epochs
+    # the real-sample check ran with the sample_check block's length: 2 folds × 1 epoch
+    for family in ("cnn", "bert"):
+        folds = sorted(run.glob(f"sample_{family}_hello_thankyou_f*"))
+        assert len(folds) == 2 and all(len((f / "metrics.csv").read_text().splitlines()) == 2 for f in folds)
+    with zipfile.ZipFile(out / "submission" / "submission.zip") as zf:
+        assert zf.namelist() == ["model.tflite"]

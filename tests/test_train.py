@@ -22,10 +22,11 @@ from torch.utils.data import Dataset, Subset
 from islr import paths
 from islr.config import TrainConfig
 from islr.runs import METRIC_FIELDS
-from islr.train.loop import RunConfigMismatch, Runtime, evaluate, fit, make_loader, train_one_epoch
+from islr.train.loop import (DeviceSettings, RunConfigMismatch, StepContext, StepOptions, evaluate, fit, make_loader,
+                             train_one_epoch)
 from islr.train.losses import (DeepSupervisionLoss, DistillationLoss, build_loss, class_weights, kd_loss,
                                soft_cross_entropy)
-from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient
+from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient, kernel_kwargs
 
 N_FEATURES, N_CLASSES = 8, 5
 TRUE_W = torch.randn(N_FEATURES, N_CLASSES, generator=torch.Generator().manual_seed(7))
@@ -67,7 +68,7 @@ class ToyNet(nn.Module):
 
 def toy_cfg(**kw):
     base = TrainConfig(epochs=3, batch_size=32, eval_batch_size=64, lr=0.1, weight_decay=0.0, optimizer="radam",
-                       schedule="onecycle", label_smoothing=0.0, class_weights=False, amp=False, early_stop=0,
+                       schedule="onecycle", label_smoothing=0.0, class_weights=False, amp="off", early_stop=0,
                        seed=3)
     return replace(base, **kw)
 
@@ -271,11 +272,11 @@ def test_train_step_with_autocast_grad_scaler_and_clipping():
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = build_optimizer(model, "radam", cfg.lr)
     scheduler = build_scheduler(optimizer, "onecycle", cfg.lr, total_steps=len(train))
-    rt = Runtime(torch.device("cpu"), torch.bfloat16, torch.amp.GradScaler("cpu", init_scale=1024.0), grad_clip=0.05,
-                 progress=False)
-    out = train_one_epoch(model, train, optimizer, scheduler, DeepSupervisionLoss(), rt, epoch=0)
+    ctx = StepContext(DeviceSettings(torch.device("cpu"), torch.bfloat16), StepOptions(grad_clip=0.05, progress=False),
+                      scaler=torch.amp.GradScaler("cpu", init_scale=1024.0))
+    out = train_one_epoch(model, train, optimizer, scheduler, DeepSupervisionLoss(), ctx, epoch=0)
     assert math.isfinite(out["train_loss"]) and out["samples"] == 640
-    assert rt.scaler.get_scale() == 1024.0  # no overflow, no skipped step
+    assert ctx.scaler.get_scale() == 1024.0  # no overflow, no skipped step
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     total_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     assert total_norm == pytest.approx(0.05, rel=1e-3)  # the last step's unscaled gradients were clipped to 0.05
@@ -292,6 +293,169 @@ def test_fit_learns_toy_problem_with_dict_inputs_and_aux_head(tmp_path):
     metrics, logits = evaluate(model, valid)
     assert logits.shape == (101, N_CLASSES) and metrics["top1"] == pytest.approx(result.best_top1)
     assert 0 < metrics["top1"] <= metrics["top3"] <= 1
+
+
+# ------------------------------------------------------------------------------------------ speed settings of the step
+class ToyImages(Dataset):
+    """(3, 8, 4) images labelled by argmax of a fixed linear map of the pixels: the CNN's input shape, tiny."""
+
+    def __init__(self, n, seed):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, 3, 8, 4, generator=g)
+        w = torch.randn(96, N_CLASSES, generator=torch.Generator().manual_seed(11))
+        self.y = (self.x.flatten(1) @ w).argmax(dim=1)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "y": self.y[i]}
+
+
+class ToyCNN(nn.Module):
+    """Conv + BatchNorm + linear head; records the memory format and dtype its first conv sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.body = nn.Sequential(nn.BatchNorm2d(16), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 8 * 4, N_CLASSES))
+        self.seen = []
+        self.conv.register_forward_hook(lambda m, inp, out: self.seen.append(
+            (inp[0].is_contiguous(memory_format=torch.channels_last), out.dtype)))
+
+    def forward(self, x):
+        return self.body(self.conv(x))
+
+
+def _fit_images(tmp_path, name, epochs=2, **speed):
+    cfg = toy_cfg(epochs=epochs, lr=0.01, **speed)
+    train = make_loader(ToyImages(128, 0), 32, train=True, seed=cfg.seed)
+    valid = make_loader(ToyImages(40, 1), 64, train=False)
+    torch.manual_seed(0)
+    model = ToyCNN()
+    result = fit(model, train, valid, cfg, tmp_path / name, DeepSupervisionLoss(), device="cpu", progress=False)
+    seen = list(model.seen)
+    model.seen.clear()
+    return model, result, evaluate(model, valid)[1], seen
+
+
+def test_speed_keys_resolve_to_gpu_settings_on_cuda_and_off_on_cpu(monkeypatch):
+    auto = toy_cfg(amp="auto", channels_last="auto", compile="auto", pin_memory="auto")
+    cpu = DeviceSettings.from_config(auto, "cpu")
+    assert (cpu.amp_dtype, cpu.channels_last, cpu.compile_mode, cpu.pin_memory) == (None, False, None, False)
+    assert not cpu.grad_scaler().is_enabled()
+    # A CUDA device is only named here (nothing is allocated), so this runs on a CPU-only machine.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    gpu = DeviceSettings.from_config(auto, "cuda:0")
+    assert (gpu.amp_dtype, gpu.channels_last, gpu.compile_mode, gpu.pin_memory) == (torch.bfloat16, True, "default",
+                                                                                     True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "an old GPU")
+    assert DeviceSettings.from_config(auto, "cuda:0").amp_dtype == torch.float16  # fp16 (+ GradScaler) without bf16
+    with pytest.raises(ValueError, match="an old GPU has no bf16"):
+        DeviceSettings.from_config(toy_cfg(amp="bf16"), "cuda:0")
+    forced = DeviceSettings.from_config(toy_cfg(amp="bf16", channels_last="on", compile="max-autotune"), "cpu")
+    assert (forced.amp_dtype, forced.channels_last, forced.compile_mode) == (torch.bfloat16, True, "max-autotune")
+    off = DeviceSettings.from_config(toy_cfg(amp="off", channels_last="off", compile="off", pin_memory="off"),
+                                     "cuda:0")
+    assert (off.amp_dtype, off.channels_last, off.compile_mode, off.pin_memory) == (None, False, None, False)
+
+
+def test_speed_keys_per_profile_values_and_legacy_amp():
+    from islr.config import get_config
+
+    for block in ("cnn_train", "transformer_train"):
+        full = getattr(get_config("full"), block)
+        assert (full.amp, full.channels_last, full.compile, full.optimizer_impl, full.pin_memory) == ("auto",) * 5
+        for profile in ("default", "smoke"):  # float32 eager even on a GPU machine, as before
+            cpu = getattr(get_config(profile), block)
+            assert (cpu.amp, cpu.channels_last, cpu.compile) == ("off", "off", "off")
+    assert TrainConfig(amp=True).amp == "auto" and TrainConfig(amp=False).amp == "off"  # configs saved before
+    assert get_config("full", {"cnn_train.amp": False}).cnn_train.amp == "off"
+    with pytest.raises(ValueError, match="train.compile = 'fast'"):
+        get_config("full", {"cnn_train.compile": "fast"})
+    with pytest.raises(ValueError, match="train.amp = 'fp8'"):
+        TrainConfig(amp="fp8")
+
+
+def test_channels_last_step_matches_plain_step(tmp_path):
+    plain, _, logits, seen = _fit_images(tmp_path, "plain")
+    assert not any(nhwc for nhwc, _ in seen)
+    nhwc, _, logits_cl, seen_cl = _fit_images(tmp_path, "channels_last", channels_last="on")
+    assert all(cl for cl, _ in seen_cl)  # training and evaluation inputs reached the conv in NHWC
+    assert nhwc.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(logits_cl, logits, atol=1e-4)  # same training, other memory layout
+
+
+def test_bf16_autocast_step_on_cpu(tmp_path):
+    _, _, logits, _ = _fit_images(tmp_path, "fp32", epochs=1)
+    model, result, logits_bf16, seen = _fit_images(tmp_path, "bf16", epochs=1, amp="bf16")
+    assert {dtype for _, dtype in seen} == {torch.bfloat16}  # the convolution ran in bf16
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay float32
+    assert math.isfinite(result.history[0]["train_loss"])
+    assert np.abs(logits_bf16 - logits).max() < 0.1 * np.abs(logits).max()  # bf16 rounding, not another model
+    assert (logits_bf16.argmax(1) == logits.argmax(1)).mean() >= 0.9
+
+
+def test_fp16_autocast_uses_the_grad_scaler(tmp_path):
+    model, result, logits, seen = _fit_images(tmp_path, "fp16", epochs=1, amp="fp16")
+    assert {dtype for _, dtype in seen} == {torch.float16}
+    scaler = torch.load(tmp_path / "fp16" / "last.pt", weights_only=True)["scaler"]
+    assert scaler and scaler["scale"] > 1.0  # a live GradScaler was checkpointed (disabled scalers save {})
+    assert math.isfinite(result.history[0]["train_loss"]) and np.isfinite(logits).all()
+    assert not torch.load(tmp_path / "fp16" / "best.pt", weights_only=True)["model"]["conv.weight"].isnan().any()
+
+
+def test_compiled_step_matches_eager_step(tmp_path, monkeypatch):
+    # The inductor backend needs minutes of C++ compilation on this CPU; "eager" traces the model with TorchDynamo
+    # and runs the captured graph, which checks the wiring (what is compiled, what is checkpointed and evaluated).
+    calls = []
+    real_compile = torch.compile
+
+    def spy(model, **kwargs):
+        calls.append(kwargs)
+        return real_compile(model, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    _, plain, logits, _ = _fit_images(tmp_path, "eager")
+    assert calls == []
+    model, compiled, logits_c, _ = _fit_images(tmp_path, "compiled", compile="reduce-overhead", compile_backend="eager")
+    assert calls == [{"mode": "reduce-overhead", "backend": "eager"}]
+    assert [r["train_loss"] for r in compiled.history] == pytest.approx([r["train_loss"] for r in plain.history],
+                                                                        rel=1e-6)
+    np.testing.assert_allclose(logits_c, logits, atol=1e-5)
+    saved = torch.load(tmp_path / "compiled" / "best.pt", weights_only=True)["model"]
+    assert set(saved) == set(model.state_dict())  # plain keys, no "_orig_mod." prefix of the compiled wrapper
+
+
+@pytest.mark.parametrize("name", ["radam", "ranger"])
+def test_foreach_optimizer_matches_for_loop(name):
+    steps = {}
+    for impl in ("for_loop", "foreach"):
+        torch.manual_seed(0)
+        model = ToyNet()
+        opt = build_optimizer(model, name, 0.01, weight_decay=0.01, impl=impl)
+        inner = getattr(opt, "base_optimizer", opt)
+        assert inner.defaults["foreach"] is (impl == "foreach")
+        g = torch.Generator().manual_seed(1)
+        for _ in range(7):  # past the first Lookahead sync (k = 5)
+            x = torch.randn(16, N_FEATURES, generator=g)
+            loss = F.cross_entropy(model(x), (x @ TRUE_W).argmax(1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        steps[impl] = [p.detach().clone() for p in model.parameters()]
+    for a, b in zip(steps["for_loop"], steps["foreach"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_optimizer_only_where_it_exists():
+    assert kernel_kwargs(torch.optim.AdamW, "auto", torch.device("cuda")) == {"fused": True}
+    assert kernel_kwargs(torch.optim.AdamW, "auto", torch.device("cpu")) == {}
+    assert kernel_kwargs(torch.optim.RAdam, "auto", torch.device("cuda")) == {}  # torch's default: foreach on CUDA
+    assert kernel_kwargs(torch.optim.RAdam, "for_loop", torch.device("cuda")) == {"foreach": False}
+    with pytest.raises(ValueError, match="RAdam has no fused kernel"):
+        build_optimizer(ToyNet(), "radam", 0.01, impl="fused")
 
 
 def _straight_and_killed(tmp_path, cfg):
@@ -492,3 +656,18 @@ def test_ddp_two_processes_on_cpu(tmp_path):
         expected = model(valid.x).numpy()
     np.testing.assert_allclose(np.load(out / "oof_logits.npy"), expected, rtol=1e-5, atol=1e-6)
     assert np.array_equal(np.load(out / "oof_index.npy"), np.arange(101))
+
+
+def test_sample_check_length_is_config():
+    from islr.config import get_config
+    from islr.train.run import sample_check_overrides
+
+    default = sample_check_overrides(get_config("default"), "cnn")
+    assert default == {"cnn_train.epochs": 60, "cnn_train.batch_size": 8, "cnn_train.max_steps_per_epoch": 0,
+                       "cnn_train.compile": "off", "cnn_train.lr": 1e-3}
+    smoke = sample_check_overrides(get_config("smoke"), "bert")  # lr None: the block's own lr is kept
+    assert smoke == {"transformer_train.epochs": 2, "transformer_train.batch_size": 8,
+                     "transformer_train.max_steps_per_epoch": 2, "transformer_train.compile": "off"}
+    short = get_config("full", {"sample_check.epochs": 1, "sample_check.max_steps_per_epoch": 3})
+    assert sample_check_overrides(short, "bert")["transformer_train.epochs"] == 1
+    assert short.override(sample_check_overrides(short, "cnn")).cnn_train.max_steps_per_epoch == 3

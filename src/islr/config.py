@@ -175,12 +175,42 @@ class TrainConfig:
     class_weight_power_poor: float = 0.82197
     class_weight_power_similar: float = 1.39792
     grad_clip: float = 0.0
-    amp: bool = True
     early_stop: int = 40
     seed: int = 1223
     num_workers: int = 0
     #: Stop each epoch after this many steps (0 = full epoch); smoke runs only.
     max_steps_per_epoch: int = 0
+    # Speed settings of the training step (islr.train.loop.DeviceSettings). "auto" = the GPU choice when training
+    # on CUDA, plain float32 eager on the CPU. They change speed and float rounding, not the method.
+    #: Autocast: "auto" (bf16 on a CUDA GPU that has it, else fp16 with a GradScaler; off on CPU) | "bf16" |
+    #: "fp16" | "off". ``true``/``false`` (configs saved before this key took a string) read as "auto"/"off".
+    amp: str | bool = "auto"
+    #: NHWC memory format for the model and its 4-D inputs (the CNN): "auto" (on with CUDA) | "on" | "off".
+    channels_last: str = "auto"
+    #: torch.compile of the training forward/backward: "auto" ("default" mode with CUDA, else off) | "off" | a
+    #: torch.compile mode ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs").
+    compile: str = "auto"
+    #: torch.compile backend ("inductor"; "eager" / "aot_eager" to check the wiring without a compiler).
+    compile_backend: str = "inductor"
+    #: Optimiser kernels: "auto" (fused where the optimiser has one and the device supports it, else torch's
+    #: default: foreach on CUDA) | "fused" (an error where there is none) | "foreach" | "for_loop".
+    optimizer_impl: str = "auto"
+    #: Page-locked loader memory for non-blocking host→GPU copies: "auto" (on with CUDA) | "on" | "off".
+    pin_memory: str = "auto"
+
+    def __post_init__(self):
+        if isinstance(self.amp, bool):  # configs saved when amp was a switch meaning "on CUDA"
+            self.amp = "auto" if self.amp else "off"
+        for key, allowed in (("amp", AMP_MODES), ("channels_last", SWITCHES), ("compile", COMPILE_MODES),
+                             ("optimizer_impl", OPTIMIZER_IMPLS), ("pin_memory", SWITCHES)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"config train.{key} = {getattr(self, key)!r}; choose one of {allowed}")
+
+
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+SWITCHES = ("auto", "on", "off")
+COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+OPTIMIZER_IMPLS = ("auto", "fused", "foreach", "for_loop")
 
 
 def _transformer_train() -> TrainConfig:
@@ -202,6 +232,24 @@ class DistillConfig:
 
 
 @dataclass
+class SampleCheckConfig:
+    """The held-out-participant check on the bundled REAL sample in notebooks 02/03
+    (:func:`islr.train.run.held_out_participants`): a small experiment of its own (22 sequences of two signs), so
+    its length is set here, not by the family's training block."""
+
+    epochs: int = 60
+    batch_size: int = 8
+    #: Learning rate of the check; None = the family's own ``lr``.
+    lr: float | None = 1e-3
+    #: Stop each epoch after this many steps (0 = full epoch).
+    max_steps_per_epoch: int = 0
+    #: Participant-grouped folds: every participant is held out once.
+    n_folds: int = 4
+    #: torch.compile of the check's step ("off": on 22 sequences compiling would take longer than it saves).
+    compile: str = "off"
+
+
+@dataclass
 class Config:
     """The resolved configuration of one run."""
 
@@ -216,6 +264,7 @@ class Config:
     transformer_aug: TransformerAugConfig = field(default_factory=TransformerAugConfig)
     transformer_train: TrainConfig = field(default_factory=_transformer_train)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    sample_check: SampleCheckConfig = field(default_factory=SampleCheckConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -310,6 +359,11 @@ def _apply(obj: Any, overrides: dict[str, Any], prefix: str) -> Any:
     return dataclasses.replace(obj, **changes)
 
 
+#: The CPU profiles' step: float32, eager, default memory format, even where a GPU is present (as before the speed
+#: keys existed); the full profile leaves every speed key at "auto".
+CPU_STEP = {"amp": "off", "channels_last": "off", "compile": "off"}
+
+
 def _profile_overrides(profile: str) -> dict[str, Any]:
     if profile == "full":
         return {"data": {"synth_per_sign": 0, "include_sample": False}, "split": {"full_data_transformers": True}}
@@ -318,20 +372,21 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "data": {"synth_per_sign": 6},
             # CPU-sized models (README "Profiles"): half-width/half-depth B0, a 128-wide transformer.
             "cnn": {"model": "effnet_b0_half", "drop_path_rate": 0.1, "bn_momentum": 0.1},
-            "cnn_train": {"epochs": 10, "batch_size": 32, "lr": 2e-3, "amp": False, "early_stop": 0},
+            "cnn_train": {"epochs": 10, "batch_size": 32, "lr": 2e-3, "early_stop": 0, **CPU_STEP},
             "transformer": {"hidden": 128, "intermediate": 256},
-            "transformer_train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "amp": False},
+            "transformer_train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, **CPU_STEP},
         }
     if profile == "smoke":
         return {
             "data": {"synth_per_sign": 1, "num_workers": 2},
             "cnn": {"model": "effnet_test", "hypercolumn_blocks": 2, "bn_momentum": 0.1},
-            "cnn_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "amp": False, "early_stop": 0,
-                          "max_steps_per_epoch": 4},
+            "cnn_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "early_stop": 0,
+                          "max_steps_per_epoch": 4, **CPU_STEP},
             "transformer": {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64},
-            "transformer_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "amp": False,
-                                  "max_steps_per_epoch": 4},
+            "transformer_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32,
+                                  "max_steps_per_epoch": 4, **CPU_STEP},
             "distill": {"student_layers": 1},
+            "sample_check": {"epochs": 2, "lr": None, "max_steps_per_epoch": 2},
         }
     raise ValueError(f"unknown profile {profile!r}; choose one of {PROFILES}")
 

@@ -104,7 +104,10 @@ def load_dataset(cfg: Config, points: str | None = None):
     from islr.prepare import load_prepared, prepare
 
     source = resolve_source(cfg)
-    points = points or ("model" if source.kind == "kaggle" else "all")
+    # The full profile prepares only the model points of its data folder, as on the real set, whatever its size
+    # (the bundled sample, used for the figures and the real-sample check, keeps all points).
+    points = points or ("model" if source.kind == "kaggle" or (cfg.profile == "full" and source.kind == "folder")
+                        else "all")
     out = prepared_dir(source, points)
     prepare(source.path, out, num_workers=cfg.data.num_workers, points=points)
     return load_prepared(out), source

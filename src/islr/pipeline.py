@@ -36,6 +36,13 @@ class CNNPipeline:
         self.aug = cfg.cnn_aug
         self.n_frames = cfg.cnn.n_frames
         self.train = train
+        self._cols: dict[torch.device, torch.Tensor] = {}
+
+    def _columns(self, device: torch.device) -> torch.Tensor:
+        # The 86 → 80 column index, copied to each device once: a host→GPU copy per batch would wait for the GPU.
+        if device not in self._cols:
+            self._cols[device] = torch.as_tensor(landmarks.CNN_AUG_TO_CNN, device=device)
+        return self._cols[device]
 
     def image(self, seq: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
         """(B, T, 86, 3) raw points → (B, 3, n_frames, 80) image; augmented when ``gen`` is given."""
@@ -43,7 +50,7 @@ class CNNPipeline:
         if gen is not None:
             seq, lengths = augment.augment_cnn_points(seq, lengths, self.aug, gen)
             frame_index = augment.random_frame_indices(lengths, gen, self.aug.random_frame_pick_prob, self.n_frames)
-        cols = torch.as_tensor(landmarks.CNN_AUG_TO_CNN, device=seq.device)
+        cols = self._columns(seq.device)
         return cnn_input(seq.index_select(2, cols), lengths, self.n_frames, frame_index=frame_index)
 
     def __call__(self, batch: dict, gen: torch.Generator | None = None) -> dict:

@@ -7,8 +7,9 @@ for importing torch until they train.
 import importlib
 
 _EXPORTS = {
-    "loop": ["FitResult", "Runtime", "TrainState", "evaluate", "fit", "make_loader", "make_runtime",
-             "seed_everything", "setup_distributed", "train_one_epoch"],
+    "loop": ["BatchHooks", "DeviceSettings", "FitResult", "StepContext", "StepOptions", "TrainState", "evaluate", "fit",
+             "make_loader", "seed_everything", "setup_distributed", "setup_training", "train_one_epoch",
+             "training_module"],
     "losses": ["DeepSupervisionLoss", "DistillationLoss", "build_loss", "class_weights", "kd_loss",
                "soft_cross_entropy"],
     "optim": ["build_optimizer", "build_scheduler"],

@@ -33,8 +33,21 @@ in ``metrics.jsonl`` and ``metrics.csv`` (epoch, train_loss, valid_loss, top1, t
 lr at the end of the epoch, seconds incl. validation, training samples/s). A resumed run first drops rows of
 epochs it will redo.
 
-**AMP** only on CUDA and only if ``cfg.amp``: bf16 autocast where the GPU supports it (no loss scaling needed),
-else fp16 autocast with a ``GradScaler`` (the reference's choice). CPU runs are float32.
+**Speed settings** (:class:`DeviceSettings`, from ``TrainConfig``'s ``amp``, ``channels_last``, ``compile``,
+``compile_backend``, ``optimizer_impl`` and ``pin_memory``; each "auto" = on when training on CUDA, off on the CPU,
+which is how the full profile runs; the CPU profiles set them off):
+
+* ``amp`` — bf16 autocast where the GPU supports it (no loss scaling needed), else fp16 autocast with a
+  ``GradScaler`` (the reference's choice). "bf16" / "fp16" force one (both also run on the CPU), "off" = float32.
+* ``channels_last`` — the model and 4-D inputs (the CNN's image) in NHWC, the layout cuDNN's fast convolutions use.
+* ``compile`` — ``torch.compile`` of the training model (mode "default" under "auto"); checkpoints and evaluation
+  use the uncompiled module, whose weights it shares.
+* ``optimizer_impl`` — fused / foreach optimiser kernels (:func:`islr.train.optim.build_optimizer`).
+* ``pin_memory`` — page-locked loader batches; every host→device copy is ``non_blocking``.
+
+Augmentation always runs on the training device: the loader only collates raw sequences, the loop copies the batch
+and calls the family's ``batch_transform`` (:mod:`islr.pipeline`) with a generator on that device. Within a step
+nothing waits for the GPU except what the augmentations themselves need (the loss is accumulated on the device).
 
 **DDP**: launch with ``torchrun``; call :func:`setup_distributed` first (process group from RANK / WORLD_SIZE, gloo
 on CPU, nccl on CUDA) and build loaders with :func:`make_loader` (a ``DistributedSampler``). :func:`fit` then wraps
@@ -180,37 +193,154 @@ def forward(model: nn.Module, x: torch.Tensor | dict) -> Any:
     return model(**x) if isinstance(x, dict) else model(x)
 
 
-@dataclass
-class Runtime:
-    """Everything a step needs besides model, data, optimiser and loss."""
+@dataclass(frozen=True)
+class DeviceSettings:
+    """Where a step runs and how fast: :class:`~islr.config.TrainConfig`'s speed keys resolved for one device.
+
+    Built by :meth:`from_config`; "auto" resolves to the GPU choice on CUDA and to float32 eager on the CPU (module
+    docstring, "Speed settings").
+    """
 
     device: torch.device
+    #: Autocast dtype (None: float32). fp16 also turns the GradScaler on (:meth:`grad_scaler`).
     amp_dtype: torch.dtype | None = None
-    scaler: torch.amp.GradScaler | None = None
-    grad_clip: float = 0.0
-    max_steps: int = 0
-    seed: int = 0
-    teacher: nn.Module | None = None
-    batch_transform: BatchTransform | None = None
-    eval_transform: Callable[[dict], dict] | None = None
-    progress: bool = True
-    info: DistInfo = field(default_factory=DistInfo)
+    #: NHWC model and 4-D inputs.
+    channels_last: bool = False
+    #: torch.compile mode of the training model (None: eager).
+    compile_mode: str | None = None
+    compile_backend: str = "inductor"
+    #: Page-locked loader memory (the copies are always ``non_blocking``).
+    pin_memory: bool = False
+    #: This process's rank in a (possibly single-process) run.
+    dist: DistInfo = field(default_factory=DistInfo)
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, device: torch.device | str | None = None) -> "DeviceSettings":
+        """Resolve ``cfg.amp`` / ``channels_last`` / ``compile`` / ``compile_backend`` / ``pin_memory`` for ``device``.
+
+        Args:
+            cfg: the family's training block.
+            device: default ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
+
+        Raises:
+            ValueError: ``amp="bf16"`` on a CUDA GPU without bf16.
+        """
+        device = torch.device(device) if device is not None else default_device()
+        cuda = device.type == "cuda"
+        compile_mode = {"auto": "default" if cuda else None, "off": None}.get(cfg.compile, cfg.compile)
+        return cls(device, _amp_dtype(cfg.amp, device), _switch(cfg.channels_last, cuda), compile_mode,
+                   cfg.compile_backend, _switch(cfg.pin_memory, cuda), dist_info())
 
     def autocast(self):
-        """Autocast context (disabled on CPU or when AMP is off)."""
+        """Autocast context (a no-op when ``amp_dtype`` is None)."""
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
 
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler, enabled only under fp16 autocast (bf16 and float32 need no loss scaling)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
-def make_runtime(cfg: TrainConfig, device: torch.device | str | None = None, **kwargs: Any) -> Runtime:
-    """Build the :class:`Runtime` of a :class:`islr.config.TrainConfig` (AMP choice, see module docstring)."""
-    device = torch.device(device) if device is not None else default_device()
-    amp_dtype = None
-    if cfg.amp and device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    return Runtime(device, amp_dtype, scaler, cfg.grad_clip, cfg.max_steps_per_epoch, cfg.seed,
-                   info=dist_info(), **kwargs)
+    def to_device(self, batch: Any) -> Any:
+        """Copy a batch to the device (non-blocking; from pinned memory when the loader pins)."""
+        return to_device(batch, self.device)
+
+    def format_input(self, x: Any) -> Any:
+        """NHWC for a 4-D image input under ``channels_last``; anything else unchanged."""
+        if self.channels_last and torch.is_tensor(x) and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def place_model(self, model: nn.Module) -> nn.Module:
+        """Move ``model`` to the device (in place), in NHWC under ``channels_last``."""
+        model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def compile(self, model: nn.Module) -> nn.Module:
+        """``torch.compile(model)`` with the resolved mode/backend, or ``model`` itself when compiling is off."""
+        if self.compile_mode is None:
+            return model
+        mode = None if self.compile_mode == "default" else self.compile_mode
+        return torch.compile(model, mode=mode, backend=self.compile_backend)
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    bf16_ok = device.type != "cuda" or torch.cuda.is_bf16_supported()
+    if amp == "auto":
+        return torch.bfloat16 if bf16_ok else torch.float16
+    if amp == "bf16" and not bf16_ok:
+        raise ValueError(f"config train.amp = 'bf16' but {torch.cuda.get_device_name(device)} has no bf16; use "
+                         "'fp16' (with loss scaling) or 'auto'")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def _switch(value: str, cuda: bool) -> bool:
+    return value == "on" or (value == "auto" and cuda)
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """The optimisation step's own numbers, from :class:`~islr.config.TrainConfig`."""
+
+    grad_clip: float = 0.0
+    #: Cap on the optimiser steps of one epoch (0 = the whole loader).
+    max_steps: int = 0
+    #: Seeds the per-epoch augmentation generator together with the epoch and the rank.
+    seed: int = 0
+    #: tqdm bars and the per-epoch line (rank 0 only).
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class BatchHooks:
+    """What the model is fed besides the loader's batch: device-side transforms and a distillation teacher."""
+
+    #: ``f(batch, generator) -> batch`` before each training forward (augmentation + preprocessing).
+    train_transform: BatchTransform | None = None
+    #: ``f(batch) -> batch`` before each evaluation forward (preprocessing).
+    eval_transform: Callable[[dict], dict] | None = None
+    #: Frozen teacher whose logits reach the loss (eval mode, on the device).
+    teacher: nn.Module | None = None
+
+
+@dataclass
+class StepContext:
+    """Everything :func:`train_one_epoch` and :func:`evaluate` need besides model, data, optimiser and loss."""
+
+    device: DeviceSettings
+    options: StepOptions = field(default_factory=StepOptions)
+    hooks: BatchHooks = field(default_factory=BatchHooks)
+    #: Loss scaler (enabled under fp16 autocast only); its state is checkpointed.
+    scaler: torch.amp.GradScaler | None = None
+
+    def __post_init__(self):
+        if self.scaler is None:
+            self.scaler = self.device.grad_scaler()
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, device: torch.device | str | None = None, hooks: BatchHooks | None = None,
+                    progress: bool = True) -> "StepContext":
+        """The context of one :func:`fit` of ``cfg`` on ``device``."""
+        options = StepOptions(cfg.grad_clip, cfg.max_steps_per_epoch, cfg.seed, progress)
+        return cls(DeviceSettings.from_config(cfg, device), options, hooks or BatchHooks())
+
+    @classmethod
+    def for_model(cls, model: nn.Module) -> "StepContext":
+        """Float32, no hooks, on the model's device (what :func:`evaluate` uses when given no context)."""
+        return cls(DeviceSettings(next(model.parameters()).device, dist=dist_info()), StepOptions(progress=False))
+
+    @property
+    def is_main(self) -> bool:
+        return self.device.dist.is_main
+
+    @property
+    def distributed(self) -> bool:
+        return self.device.dist.distributed
+
+    @property
+    def show_progress(self) -> bool:
+        return self.options.progress and self.is_main
 
 
 def steps_per_epoch(loader: DataLoader, max_steps: int = 0) -> int:
@@ -224,56 +354,57 @@ def steps_per_epoch(loader: DataLoader, max_steps: int = 0) -> int:
 
 # -------------------------------------------------------------------------------------------------- the loop
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, loss_fn: Callable, rt: Runtime,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, loss_fn: Callable, ctx: StepContext,
                     epoch: int) -> dict[str, float]:
     """One epoch of training (stepping the scheduler per batch).
 
     Args:
-        model: the model in training (DDP-wrapped under torchrun).
+        model: the model in training (DDP-wrapped under torchrun, ``torch.compile``-d when compiling is on).
         loader: training loader of dict batches.
         optimizer: optimiser.
         scheduler: per-step schedule.
         loss_fn: ``loss_fn(outputs, batch, teacher_logits) -> scalar`` (see :mod:`islr.train.losses`).
-        rt: runtime (device, AMP, clipping, teacher, batch transform, step cap).
+        ctx: device settings (AMP, channels_last), step options (clipping, step cap, seed) and batch hooks.
         epoch: epoch number (seeds the sampler and the batch-transform generator).
 
     Returns:
         ``{"train_loss": mean over all samples of all ranks, "samples": count, "train_seconds": wall time}``.
     """
     model.train()
+    dev, opts, hooks = ctx.device, ctx.options, ctx.hooks
     sampler = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
-    generator = torch.Generator(device=rt.device).manual_seed(epoch_seed(rt.seed, epoch, rt.info.rank))
-    n_steps = steps_per_epoch(loader, rt.max_steps)
-    loss_sum = torch.zeros((), device=rt.device)
-    n_samples = torch.zeros((), device=rt.device)
+    generator = torch.Generator(device=dev.device).manual_seed(epoch_seed(opts.seed, epoch, dev.dist.rank))
+    n_steps = steps_per_epoch(loader, opts.max_steps)
+    loss_sum = torch.zeros((), device=dev.device)  # accumulated on the device: no host sync per step
+    n_samples = torch.zeros((), device=dev.device)
     start = time.perf_counter()
-    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0,
-               disable=not (rt.progress and rt.info.is_main))
+    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0, disable=not ctx.show_progress)
     for step, batch in enumerate(loader):
         if step >= n_steps:
             break
-        batch = to_device(batch, rt.device)
-        if rt.batch_transform is not None:
-            batch = rt.batch_transform(batch, generator)
-        with rt.autocast():
-            outputs = forward(model, batch["x"])
-            loss = loss_fn(outputs, batch, _teacher_logits(rt, batch))
+        batch = dev.to_device(batch)
+        if hooks.train_transform is not None:
+            batch = hooks.train_transform(batch, generator)  # augmentation on the training device
+        x = dev.format_input(batch["x"])
+        with dev.autocast():
+            outputs = forward(model, x)
+            loss = loss_fn(outputs, batch, _teacher_logits(hooks.teacher, x))
         optimizer.zero_grad(set_to_none=True)
-        rt.scaler.scale(loss).backward()
-        if rt.grad_clip > 0:
-            rt.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            nn.utils.clip_grad_norm_(model.parameters(), rt.grad_clip)
-        rt.scaler.step(optimizer)
-        rt.scaler.update()
+        ctx.scaler.scale(loss).backward()
+        if opts.grad_clip > 0:
+            ctx.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+        ctx.scaler.step(optimizer)
+        ctx.scaler.update()
         scheduler.step()
         batch_size = batch["y"].shape[0]
         loss_sum += loss.detach().float() * batch_size
         n_samples += batch_size
         bar.update(1)
     bar.close()
-    if rt.info.distributed:
+    if ctx.distributed:
         dist.all_reduce(loss_sum)
         dist.all_reduce(n_samples)
     return {"train_loss": (loss_sum / n_samples.clamp(min=1)).item(), "samples": int(n_samples.item()),
@@ -281,14 +412,14 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
 
 
 @torch.no_grad()
-def _teacher_logits(rt: Runtime, batch: dict) -> torch.Tensor | None:
-    if rt.teacher is None:
+def _teacher_logits(teacher: nn.Module | None, x: torch.Tensor | dict) -> torch.Tensor | None:
+    if teacher is None:
         return None
-    return main_logits(forward(rt.teacher, batch["x"])).float()  # (B, C); the teacher is frozen, in eval mode
+    return main_logits(forward(teacher, x)).float()  # (B, C); the teacher is frozen, in eval mode
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader | None, rt: Runtime | None = None
+def evaluate(model: nn.Module, loader: DataLoader | None, ctx: StepContext | None = None
              ) -> tuple[dict[str, float], np.ndarray]:
     """Logits and metrics of ``model`` on ``loader``, in dataset order.
 
@@ -296,26 +427,26 @@ def evaluate(model: nn.Module, loader: DataLoader | None, rt: Runtime | None = N
         model: the (unwrapped) model; put in eval mode.
         loader: an ordered loader (:func:`make_loader` with ``train=False``); under DDP a ``DistributedSampler``
             shard per rank, whose logits are gathered back into dataset order on every rank.
-        rt: runtime (device, AMP, ``eval_transform``); default: the model's device, float32.
+        ctx: step context (device, AMP, channels_last, ``eval_transform``); default: the model's device, float32.
 
     Returns:
         ``({"valid_loss", "top1", "top3", "n"}, logits (N, C) float32)``; ``({}, (0, 0) array)`` for no data.
     """
-    rt = rt or Runtime(next(model.parameters()).device, progress=False, info=dist_info())
+    ctx = ctx or StepContext.for_model(model)
     if loader is None or len(loader.dataset) == 0:
         return {}, np.zeros((0, 0), dtype=np.float32)
     model.eval()
+    dev, transform = ctx.device, ctx.hooks.eval_transform
     logits, labels = [], []
-    for batch in tqdm(loader, desc="eval", leave=False, mininterval=2.0,
-                      disable=not (rt.progress and rt.info.is_main)):
-        batch = to_device(batch, rt.device)
-        if rt.eval_transform is not None:
-            batch = rt.eval_transform(batch)
-        with rt.autocast():
-            logits.append(main_logits(forward(model, batch["x"])).float())  # (B, C)
+    for batch in tqdm(loader, desc="eval", leave=False, mininterval=2.0, disable=not ctx.show_progress):
+        batch = dev.to_device(batch)
+        if transform is not None:
+            batch = transform(batch)
+        with dev.autocast():
+            logits.append(main_logits(forward(model, dev.format_input(batch["x"]))).float())  # (B, C)
         labels.append(batch["y"].long())
     logits, labels = torch.cat(logits), torch.cat(labels)
-    if rt.info.distributed and isinstance(loader.sampler, DistributedSampler):
+    if ctx.distributed and isinstance(loader.sampler, DistributedSampler):
         logits, labels = _gather_in_order(logits, len(loader.dataset)), _gather_in_order(labels, len(loader.dataset))
     valid_loss = F.cross_entropy(logits, labels).item()
     logits, labels = logits.cpu().numpy(), labels.cpu().numpy()
@@ -330,6 +461,35 @@ def _gather_in_order(shard: torch.Tensor, n: int) -> torch.Tensor:
     parts = [torch.empty_like(shard) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, shard.contiguous())
     return torch.stack(parts, dim=1).flatten(0, 1)[:n]
+
+
+def setup_training(model: nn.Module, loss_fn: Callable, cfg: TrainConfig, total_steps: int,
+                   device: torch.device | str | None = None, hooks: BatchHooks | None = None, progress: bool = True
+                   ) -> tuple[StepContext, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Everything :func:`train_one_epoch` needs besides the data, as :func:`fit` builds it.
+
+    Moves ``model`` (NHWC under ``channels_last``) and a module ``loss_fn`` to the device, then builds the
+    optimiser (``cfg.optimizer_impl`` kernels) and the per-step schedule over ``total_steps``.
+
+    Returns:
+        (step context, optimiser, scheduler); wrap the model with :func:`training_module` before training.
+    """
+    ctx = StepContext.from_config(cfg, device, hooks, progress)
+    ctx.device.place_model(model)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(ctx.device.device)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha,
+                                impl=cfg.optimizer_impl, device=ctx.device.device)
+    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, total_steps, cfg.pct_start, cfg.flat_fraction)
+    return ctx, optimizer, scheduler
+
+
+def training_module(model: nn.Module, ctx: StepContext) -> nn.Module:
+    """What the training step calls: ``model`` wrapped in DDP under torchrun, then compiled when compiling is on.
+
+    Checkpoints and evaluation keep using ``model`` itself (the wrappers share its parameters).
+    """
+    return ctx.device.compile(_wrap_ddp(model, ctx))
 
 
 def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | None, cfg: TrainConfig,
@@ -363,28 +523,22 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
         :class:`FitResult`; ``model`` holds the best weights on return.
     """
     out_dir = Path(out_dir)
-    teacher = _freeze(teacher, device or default_device())
-    rt = make_runtime(cfg, device, teacher=teacher, batch_transform=batch_transform,
-                      eval_transform=eval_transform, progress=progress)
-    model.to(rt.device)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(rt.device)
-    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha)
-    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, cfg.epochs * steps_per_epoch(train_loader,
-                                cfg.max_steps_per_epoch), cfg.pct_start, cfg.flat_fraction)
-    ckpt = Checkpointer(out_dir, model, optimizer, scheduler, rt, _config_dict(cfg, run_config))
+    hooks = BatchHooks(batch_transform, eval_transform, _freeze(teacher, device or default_device()))
+    total_steps = cfg.epochs * steps_per_epoch(train_loader, cfg.max_steps_per_epoch)
+    ctx, optimizer, scheduler = setup_training(model, loss_fn, cfg, total_steps, device, hooks, progress)
+    ckpt = Checkpointer(out_dir, model, optimizer, scheduler, ctx, _config_dict(cfg, run_config))
     state = ckpt.restore() if resume else TrainState()
-    log = runs.MetricsLog(out_dir, enabled=rt.info.is_main)
+    log = runs.MetricsLog(out_dir, enabled=ctx.is_main)
     log.truncate(state.next_epoch)
     has_valid = valid_loader is not None and len(valid_loader.dataset) > 0
-    trained = _wrap_ddp(model, rt)
+    trained = training_module(model, ctx)
     for epoch in range(state.next_epoch, cfg.epochs):
         if state.stopped:
             break
-        seed_everything(epoch_seed(cfg.seed, epoch, rt.info.rank))
+        seed_everything(epoch_seed(cfg.seed, epoch, ctx.device.dist.rank))
         start = time.perf_counter()
-        train = train_one_epoch(trained, train_loader, optimizer, scheduler, loss_fn, rt, epoch)
-        valid = evaluate(model, valid_loader, rt)[0] if has_valid else {}
+        train = train_one_epoch(trained, train_loader, optimizer, scheduler, loss_fn, ctx, epoch)
+        valid = evaluate(model, valid_loader, ctx)[0] if has_valid else {}
         row = {"epoch": epoch, "train_loss": train["train_loss"], "valid_loss": valid.get("valid_loss"),
                "top1": valid.get("top1"), "top3": valid.get("top3"), "lr": current_lr(optimizer),
                "seconds": time.perf_counter() - start,
@@ -392,10 +546,10 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
         improved = state.update(epoch, valid.get("top1"), cfg.early_stop)
         log.append(row)
         ckpt.save(state, best=improved)
-        _print_epoch(row, state, rt)
+        _print_epoch(row, state, ctx)
         if on_epoch is not None:
             on_epoch(epoch, valid.get("top1"))
-    return _finish(model, valid_loader if has_valid else None, ckpt, state, rt, log, valid_index)
+    return _finish(model, valid_loader if has_valid else None, ckpt, state, ctx, log, valid_index)
 
 
 # ------------------------------------------------------------------------------------------ state and files
@@ -441,7 +595,8 @@ class RunConfigMismatch(RuntimeError):
 
 
 #: Config keys that may differ between a run and its continuation: they change speed, not results.
-RESUME_IGNORED = ("num_workers", "eval_batch_size")
+RESUME_IGNORED = ("num_workers", "eval_batch_size", "channels_last", "compile", "compile_backend", "optimizer_impl",
+                  "pin_memory")
 
 
 def config_changes(saved: dict, current: dict) -> list[str]:
@@ -470,19 +625,19 @@ class Checkpointer:
     """
 
     def __init__(self, out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, rt: Runtime, config: dict):
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, ctx: StepContext, config: dict):
         self.last, self.best = runs.checkpoint_path(out_dir, "last"), runs.checkpoint_path(out_dir, "best")
-        self.model, self.optimizer, self.scheduler, self.rt, self.config = model, optimizer, scheduler, rt, config
+        self.model, self.optimizer, self.scheduler, self.ctx, self.config = model, optimizer, scheduler, ctx, config
 
     def save(self, state: TrainState, best: bool) -> None:
-        if self.rt.info.is_main:
+        if self.ctx.is_main:
             runs.save_checkpoint(self.last, self.model, optimizer=self.optimizer.state_dict(),
-                                 scheduler=self.scheduler.state_dict(), scaler=self.rt.scaler.state_dict(),
+                                 scheduler=self.scheduler.state_dict(), scaler=self.ctx.scaler.state_dict(),
                                  state=asdict(state), rng=_rng_state(), config=self.config)
             if best:
                 runs.save_checkpoint(self.best, self.model, epoch=state.best_epoch, top1=state.best_top1,
                                      config=self.config)
-        _barrier(self.rt)
+        _barrier(self.ctx)
 
     def restore(self) -> TrainState:
         """Load ``last.pt`` into model / optimiser / scheduler / scaler if it exists; return the state."""
@@ -499,7 +654,7 @@ class Checkpointer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         if payload["scaler"]:
-            self.rt.scaler.load_state_dict(payload["scaler"])
+            self.ctx.scaler.load_state_dict(payload["scaler"])
         _set_rng_state(payload["rng"])
         return TrainState(**payload["state"])
 
@@ -510,19 +665,19 @@ class Checkpointer:
 
 
 def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointer, state: TrainState,
-            rt: Runtime, log: runs.MetricsLog, valid_index: np.ndarray | None) -> FitResult:
+            ctx: StepContext, log: runs.MetricsLog, valid_index: np.ndarray | None) -> FitResult:
     """Load the best weights; with validation, save their logits as ``oof_logits.npy`` / ``oof_index.npy``."""
     ckpt.load_best()
     out_dir = ckpt.last.parent
     metrics: dict[str, float] = {}
     if valid_loader is not None:
-        metrics, logits = evaluate(model, valid_loader, rt)
+        metrics, logits = evaluate(model, valid_loader, ctx)
         index = np.asarray(valid_index if valid_index is not None else _dataset_index(valid_loader.dataset))
         if len(index) != len(logits):
             raise ValueError(f"valid_index has {len(index)} ids for {len(logits)} validation samples")
-        if rt.info.is_main:
+        if ctx.is_main:
             runs.save_oof(out_dir, logits, index)
-    _barrier(rt)
+    _barrier(ctx)
     return FitResult(out_dir, state.best_epoch, state.best_top1, state.next_epoch, state.stopped, list(log.rows),
                      metrics)
 
@@ -541,15 +696,16 @@ def _freeze(teacher: nn.Module | None, device: torch.device | str) -> nn.Module 
     return teacher
 
 
-def _wrap_ddp(model: nn.Module, rt: Runtime) -> nn.Module:
-    if not rt.info.distributed:
+def _wrap_ddp(model: nn.Module, ctx: StepContext) -> nn.Module:
+    if not ctx.distributed:
         return model
-    device_ids = [rt.device.index] if rt.device.type == "cuda" else None
+    device = ctx.device.device
+    device_ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
-def _barrier(rt: Runtime) -> None:
-    if rt.info.distributed:
+def _barrier(ctx: StepContext) -> None:
+    if ctx.distributed:
         dist.barrier()
 
 
@@ -580,8 +736,8 @@ def _set_rng_state(state: dict) -> None:
                          "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
 
 
-def _print_epoch(row: dict, state: TrainState, rt: Runtime) -> None:
-    if not (rt.progress and rt.info.is_main):
+def _print_epoch(row: dict, state: TrainState, ctx: StepContext) -> None:
+    if not ctx.show_progress:
         return
     valid = "" if row["top1"] is None else (f" valid_loss {row['valid_loss']:.4f} top1 {row['top1']:.4f} "
                                             f"top3 {row['top3']:.4f}")

@@ -17,6 +17,9 @@ Lookahead differences to record: timm keeps the slow weights in the inner optimi
 at the first synchronisation (step k) from the fast weights, so the first synchronisation is a no-op; Ranger starts
 its slow weights at the initial parameters. After step k both follow the same rule.
 
+Kernels (``TrainConfig.optimizer_impl``, :func:`kernel_kwargs`): fused where the optimiser has a fused kernel and
+the parameters are on CUDA, else foreach on CUDA / a per-parameter loop on the CPU; the update rule is the same.
+
 Schedules (``TrainConfig.schedule``), stepped once per optimiser step:
 
 * ``"onecycle"`` — ``OneCycleLR(max_lr=lr, pct_start, anneal cosine, div_factor 25, final_div_factor 1e4)``, with β1
@@ -29,6 +32,7 @@ Schedules (``TrainConfig.schedule``), stepped once per optimiser step:
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -42,7 +46,8 @@ LOOKAHEAD_ALPHA = 0.5
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float = 0.0, k: int = LOOKAHEAD_K,
-                    alpha: float = LOOKAHEAD_ALPHA) -> torch.optim.Optimizer:
+                    alpha: float = LOOKAHEAD_ALPHA, impl: str = "auto",
+                    device: torch.device | str | None = None) -> torch.optim.Optimizer:
     """The optimiser ``name`` over all trainable parameters of ``model`` (see module docstring).
 
     Args:
@@ -52,25 +57,64 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float 
         weight_decay: decoupled weight decay.
         k: Lookahead sync period (lookahead variants only).
         alpha: Lookahead slow-weight step (lookahead variants only).
+        impl: kernels of the (inner) torch optimiser, ``TrainConfig.optimizer_impl``: "auto" | "fused" |
+            "foreach" | "for_loop" (see :func:`kernel_kwargs`).
+        device: where the parameters will live (default: where they are now).
 
     Returns:
         The optimiser (a ``timm.optim.Lookahead`` for the lookahead variants).
+
+    Raises:
+        ValueError: an unknown name, or ``impl="fused"`` for an optimiser without a fused kernel.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    device = torch.device(device) if device is not None else (params[0].device if params else torch.device("cpu"))
+    kernels = kernel_kwargs(RAdam, impl, device)
     if name == "radam":
-        return RAdam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True)
+        return RAdam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True, **kernels)
     # timm is imported here, not at module level: importing it takes seconds and plain RAdam does not need it.
     from timm.optim import Lookahead
 
     if name == "lookahead_radam":
-        inner = RAdam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True)
+        inner = RAdam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True, **kernels)
         return Lookahead(inner, alpha=alpha, k=k)
     if name == "ranger":
         inner = RAdam(params, lr=lr, betas=(0.95, 0.999), eps=1e-5, weight_decay=weight_decay,
-                      decoupled_weight_decay=True)
+                      decoupled_weight_decay=True, **kernels)
         inner.register_step_pre_hook(_centralize_gradients)
         return Lookahead(inner, alpha=alpha, k=k)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
+
+
+def kernel_kwargs(optimizer_class: type, impl: str, device: torch.device) -> dict[str, bool]:
+    """Constructor flags choosing the kernels of a torch optimiser.
+
+    "auto": ``fused=True`` where the class has a fused kernel and ``device`` is CUDA, else torch's own default (which
+    is foreach on CUDA, a per-parameter loop on the CPU). "fused" / "foreach" / "for_loop" force one; torch's
+    RAdam (all three of our optimisers) has no fused kernel, so for it "auto" means foreach on CUDA.
+
+    Args:
+        optimizer_class: e.g. ``torch.optim.RAdam``.
+        impl: "auto" | "fused" | "foreach" | "for_loop".
+        device: the parameters' device.
+
+    Returns:
+        ``{}``, ``{"fused": True}``, ``{"foreach": True}`` or ``{"foreach": False}``.
+
+    Raises:
+        ValueError: ``impl="fused"`` where ``optimizer_class`` has no fused kernel, or an unknown ``impl``.
+    """
+    has_fused = "fused" in inspect.signature(optimizer_class.__init__).parameters
+    if impl == "auto":
+        return {"fused": True} if has_fused and device.type == "cuda" else {}
+    if impl == "fused":
+        if not has_fused:
+            raise ValueError(f"config train.optimizer_impl = 'fused', but {optimizer_class.__name__} has no fused "
+                             "kernel; use 'foreach' or 'auto'")
+        return {"fused": True}
+    if impl in ("foreach", "for_loop"):
+        return {"foreach": impl == "foreach"}
+    raise ValueError(f"unknown optimizer_impl {impl!r}; choose auto, fused, foreach or for_loop")
 
 
 def centralize_gradient(grad: torch.Tensor) -> torch.Tensor:

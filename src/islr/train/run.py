@@ -18,7 +18,7 @@ from islr.data import SequenceDataset, collate_sequences
 from islr.models import create_model
 from islr.pipeline import CNNPipeline, TransformerPipeline
 from islr.splits import FULL_DATA, fold_indices, make_folds
-from islr.train.loop import FitResult, fit, make_loader
+from islr.train.loop import DeviceSettings, FitResult, fit, make_loader
 from islr.train.losses import build_loss
 
 
@@ -101,10 +101,11 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     valid_ds = SequenceDataset(prepared, valid_idx, points)
     # Never more per batch than the data has (tiny smoke/sample runs); drop_last would otherwise train on nothing.
     bs = max(1, min(tcfg.batch_size, len(train_ds)))
+    pin = DeviceSettings.from_config(tcfg).pin_memory
     train_loader = make_loader(train_ds, bs, train=True, seed=tcfg.seed, num_workers=tcfg.num_workers,
-                               collate_fn=collate_sequences, pin_memory=torch.cuda.is_available())
+                               collate_fn=collate_sequences, pin_memory=pin)
     valid_loader = make_loader(valid_ds, tcfg.eval_batch_size, train=False, num_workers=tcfg.num_workers,
-                               collate_fn=collate_sequences)
+                               collate_fn=collate_sequences, pin_memory=pin)
     model = model or build_model(cfg, family)
     aux = cfg.cnn.hypercolumn_weight if family == "cnn" else 0.0
     loss = build_loss(tcfg, aux_weight=aux, distill_cfg=cfg.distill if teacher is not None else None)
@@ -116,16 +117,22 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
 
 
 # ------------------------------------------------------------------------------------------ real-sample check
-#: Per-profile settings of the small real-sample experiment (22 sequences: many short epochs, small batches).
-SAMPLE_EXPERIMENT = {
-    "smoke": {"epochs": 2, "batch_size": 8, "max_steps_per_epoch": 2},
-    "default": {"epochs": 60, "batch_size": 8, "lr": 1e-3, "max_steps_per_epoch": 0},
-    "full": {"epochs": 60, "batch_size": 8, "lr": 1e-3, "max_steps_per_epoch": 0},
-}
+def sample_check_overrides(cfg: Config, family: str) -> dict:
+    """``cfg.sample_check`` as dotted overrides of ``family``'s training block (``lr`` None: the block's own).
+
+    Example: the default profile's CNN check is ``{"cnn_train.epochs": 60, "cnn_train.batch_size": 8,
+    "cnn_train.max_steps_per_epoch": 0, "cnn_train.compile": "off", "cnn_train.lr": 0.001}``.
+    """
+    check, block = cfg.sample_check, FAMILIES[family].train_block
+    keys = {"epochs": check.epochs, "batch_size": check.batch_size, "max_steps_per_epoch": check.max_steps_per_epoch,
+            "compile": check.compile}
+    if check.lr is not None:
+        keys["lr"] = check.lr
+    return {f"{block}.{k}": v for k, v in keys.items()}
 
 
 def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thankyou"), family: str = "cnn",
-                          n_folds: int = 4, overrides: dict | None = None, progress: bool = False):
+                          n_folds: int | None = None, overrides: dict | None = None, progress: bool = False):
     """Train on the bundled REAL sample's ``signs`` and score held-out participants (participant-grouped folds).
 
     Every participant is held out once; accuracy is the argmax among the logits of ``signs`` only (a
@@ -135,9 +142,9 @@ def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thank
         cfg: base config (model size, augmentation); ``overrides`` are applied on top for this small-data run.
         signs: the signs to separate (the sample has hello/thankyou from 11 participants).
         family: model family.
-        n_folds: participant-grouped folds.
-        overrides: config overrides for this experiment (default: :data:`SAMPLE_EXPERIMENT` of the profile, applied
-            to the family's training block).
+        n_folds: participant-grouped folds (default ``cfg.sample_check.n_folds``).
+        overrides: config overrides for this experiment (default: ``cfg.sample_check``'s epochs, batch size, lr and
+            step cap, applied to the family's training block).
         progress: tqdm bars.
 
     Returns:
@@ -148,8 +155,8 @@ def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thank
     from islr.data import load_dataset
 
     if overrides is None:
-        block = FAMILIES[family].train_block
-        overrides = {f"{block}.{k}": v for k, v in SAMPLE_EXPERIMENT[cfg.profile].items()}
+        overrides = sample_check_overrides(cfg, family)
+    n_folds = n_folds or cfg.sample_check.n_folds
     cfg = cfg.override({**overrides, "data.data_dir": str(paths.SAMPLE_DIR)})
     prepared, _ = load_dataset(cfg)
     sign_map = prepared.sign_map
