@@ -46,10 +46,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-
 from islr import io, paths
 from islr.landmarks import N_LANDMARKS, PART_SLICE
+from islr.progress import progress_bar
 
 WORKER = Path(__file__).resolve().parent / "_extract_worker.py"
 #: The checkout's setup script (None for an installed package: set $ISLR_EXTRACT_PYTHON there).
@@ -179,14 +178,14 @@ def extract_videos(videos: Sequence[str | Path], settings: HolisticSettings | No
     results = [VideoResult(Path(v)) for v in videos]
     pending = list(range(len(results)))
     with tempfile.TemporaryDirectory(prefix="islr-extract-") as tmp, \
-            tqdm(total=0, unit="frame", disable=not progress, desc="extract") as bar:
+            progress_bar(total=0, unit="frame", disable=not progress, desc="extract") as bar:
         while pending:
             pending = _run_batch_worker(results, pending, settings, Path(tmp), bar)
     return results
 
 
 def _run_batch_worker(results: list[VideoResult], todo: list[int], settings: HolisticSettings, tmp: Path,
-                      bar: tqdm) -> list[int]:
+                      bar) -> list[int]:
     """Run one worker on ``results[todo]``; returns the indices still to do if it died part-way."""
     job = {"settings": dataclasses.asdict(settings),
            "videos": [{"path": str(results[i].path.resolve()), "out": str(tmp / f"{i}.npy")} for i in todo]}
@@ -216,7 +215,7 @@ def _run_batch_worker(results: list[VideoResult], todo: list[int], settings: Hol
     return [i for i in todo if results[i].landmarks is None and results[i].error is None]
 
 
-def _apply_event(result: VideoResult, event: dict, npy: Path, bar: tqdm) -> None:
+def _apply_event(result: VideoResult, event: dict, npy: Path, bar) -> None:
     kind = event["event"]
     if kind == "start":
         bar.total += event["frames_reported"]

@@ -61,6 +61,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sequential
 from tqdm import tqdm
 
 from islr.config import TrainConfig
+from islr.progress import progress_bar
 from islr.train.losses import main_logits
 from islr.train.optim import build_optimizer, build_scheduler, current_lr
 
@@ -248,8 +249,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     loss_sum = torch.zeros((), device=rt.device)
     n_samples = torch.zeros((), device=rt.device)
     start = time.perf_counter()
-    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0,
-               disable=not (rt.progress and rt.info.is_main))
+    bar = progress_bar(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0,
+                       disable=not (rt.progress and rt.info.is_main))
     for step, batch in enumerate(loader):
         if step >= n_steps:
             break
@@ -305,8 +306,8 @@ def evaluate(model: nn.Module, loader: DataLoader | None, rt: Runtime | None = N
         return {}, np.zeros((0, 0), dtype=np.float32)
     model.eval()
     logits, labels = [], []
-    for batch in tqdm(loader, desc="eval", leave=False, mininterval=2.0,
-                      disable=not (rt.progress and rt.info.is_main)):
+    for batch in progress_bar(loader, desc="eval", leave=False, mininterval=2.0,
+                              disable=not (rt.progress and rt.info.is_main)):
         batch = to_device(batch, rt.device)
         if rt.eval_transform is not None:
             batch = rt.eval_transform(batch)
