@@ -254,8 +254,9 @@ def extract_video(path: str | Path, settings: HolisticSettings | None = None, pr
 def iter_frames(source: str | Path | int) -> Iterator[np.ndarray]:
     """BGR frames of a video file or a camera, decoded by OpenCV in this process, until the source ends.
 
-    The main environment's OpenCV decodes the same frames as the extraction environment's (same FFmpeg decoders), so
-    these are the frames :func:`extract_video` sees.
+    These are the frames :func:`extract_video` sees: the main environment's OpenCV and the extraction environment's
+    decode a video to the same pixels (the tests feed these frames to :class:`LiveExtractor` and get the batch
+    worker's landmarks bit for bit).
 
     Args:
         source: a video file, or a camera index.
