@@ -1,11 +1,13 @@
 """Throughput of the training input pipelines (augmentation + preprocessing), per sample and batched.
 
-CNN: augment the 86 points (:func:`islr.augment.augment_cnn_points`, every probability at the reference's value) →
-select the 80 CNN columns → normalise → random/nearest time resize to 160 → frame/point masking.
-Transformer: :func:`islr.augment.augment_transformer_points` → :func:`islr.preprocess.transformer.transformer_input`.
+The pipelines are the training ones, :class:`islr.pipeline.CNNPipeline` and :class:`islr.pipeline.TransformerPipeline`
+with ``train=True`` and the reference's augmentation probabilities (the config defaults). CNN: augment the 86 points
+→ 80 CNN columns → normalise → random/nearest time resize to 160 → replace from a same-class donor / mixup →
+frame/point masking. Transformer: point augmentations → dominant hand, ≤ 96 frames, 972 features.
 
 "per sample" runs B = 1 in a Python loop, as a DataLoader worker does; "batched" runs whole padded batches. The
-sequences are the real bundled sample files (islr/resources/sample), cycled.
+sequences are the real bundled sample files (islr/resources/sample), cycled; each one's donor is the next sequence
+of the same sign.
 
 Usage::
 
@@ -23,41 +25,29 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from islr import augment, io, landmarks, paths
-from islr.config import CNNAugConfig, TransformerAugConfig
-from islr.preprocess import cnn as cnn_pre
-from islr.preprocess import transformer as tr_pre
+from islr import io, paths
+from islr.config import Config
+from islr.data import collate_sequences
+from islr.pipeline import CNNPipeline, TransformerPipeline
 from islr.report import record_benchmark
 
 
-def load_sequences() -> list[np.ndarray]:
-    """All bundled sample sequences as (T, 543, 3) float32."""
-    files = sorted(paths.SAMPLE_DIR.glob("train_landmark_files/*/*.parquet"))
-    return [io.read_landmarks(f) for f in files]
+def load_samples() -> tuple[list[np.ndarray], np.ndarray]:
+    """All bundled sample sequences as (T, 543, 3) float32, and their (N,) labels."""
+    index = io.read_train_index(paths.SAMPLE_DIR)
+    return [io.read_landmarks(paths.SAMPLE_DIR / p) for p in index["path"]], index["label"].to_numpy()
 
 
-def pad(seqs: list[np.ndarray], points: np.ndarray, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T_max, P, 3) NaN-padded batch of the given point columns and its (B,) lengths."""
-    t_max = max(len(s) for s in seqs)
-    out = np.full((len(seqs), t_max, len(points), 3), np.nan, dtype=np.float32)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = s[:, points]
-    return torch.from_numpy(out).to(device), torch.tensor([len(s) for s in seqs], device=device)
-
-
-def cnn_step(x: torch.Tensor, lengths: torch.Tensor, cfg: CNNAugConfig, gen: torch.Generator) -> torch.Tensor:
-    x, lengths = augment.augment_cnn_points(x, lengths, cfg, gen)
-    pts = x[:, :, landmarks.CNN_AUG_TO_CNN]  # (B, T, 80, 3)
-    index = augment.random_frame_indices(lengths, gen, cfg.random_frame_pick_prob).to(x.device)
-    img = cnn_pre.resize_time(cnn_pre.normalize(pts, lengths), lengths, 160, index).permute(0, 3, 1, 2)
-    return augment.mask_image(img, gen, cfg)  # (B, 3, 160, 80)
-
-
-def transformer_step(x: torch.Tensor, lengths: torch.Tensor, cfg: TransformerAugConfig,
-                     gen: torch.Generator) -> torch.Tensor:
-    x, lengths = augment.augment_transformer_points(x, lengths, cfg, gen)
-    feats, _ = tr_pre.transformer_input(x, lengths)
-    return feats
+def make_batch(seqs: list[np.ndarray], labels: np.ndarray, rows: list[int], points: np.ndarray,
+               device: str) -> dict:
+    """A training batch of ``rows`` as the DataLoader collates it (``seq``, ``lengths``, ``y``, ``index``, donors)."""
+    items = []
+    for r in rows:
+        same = np.flatnonzero(labels == labels[r])
+        donor = same[(np.searchsorted(same, r) + 1) % len(same)]  # the next sequence of the same sign
+        items.append({"seq": seqs[r][:, points], "label": int(labels[r]), "index": r,
+                      "donor": seqs[donor][:, points]})
+    return {key: value.to(device) for key, value in collate_sequences(items).items()}
 
 
 def timed(fn: Callable[[], int], seconds: float, device: str) -> float:
@@ -81,29 +71,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (DataLoader workers use 1)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    seqs = load_sequences()
-    gen = torch.Generator().manual_seed(0)
+    seqs, labels = load_samples()
+    gen = torch.Generator(device=args.device).manual_seed(0)  # on the device, as in the training loop
     lens = [len(s) for s in seqs]
     print(f"{len(seqs)} real sample sequences, frames min {min(lens)} median {int(np.median(lens))} "
           f"max {max(lens)}; device {args.device}; torch threads {args.threads}")
-    pipelines = {
-        "cnn": (landmarks.CNN_AUG_POINTS, cnn_step, CNNAugConfig()),
-        "transformer": (landmarks.TRANSFORMER_POINTS, transformer_step, TransformerAugConfig()),
-    }
+    cfg = Config()  # the reference's augmentation probabilities and input sizes
+    pipelines = {"cnn": CNNPipeline(cfg, train=True), "transformer": TransformerPipeline(cfg, train=True)}
     rows = []
-    for name, (points, step, cfg) in pipelines.items():
-        singles = [pad([s], points, args.device) for s in seqs]
-        big = [seqs[i % len(seqs)] for i in range(args.batch)]
-        xb, lb = pad(big, points, args.device)
+    for name, pipeline in pipelines.items():
+        singles = [make_batch(seqs, labels, [i], pipeline.points, args.device) for i in range(len(seqs))]
+        big = make_batch(seqs, labels, [i % len(seqs) for i in range(args.batch)], pipeline.points, args.device)
         it = iter(range(10**12))
 
         def one() -> int:
-            x, lengths = singles[next(it) % len(singles)]
-            step(x, lengths, cfg, gen)
+            pipeline(singles[next(it) % len(singles)], gen)
             return 1
 
         def many() -> int:
-            step(xb, lb, cfg, gen)
+            pipeline(big, gen)
             return args.batch
 
         per_sample = timed(one, args.seconds, args.device)
@@ -115,7 +101,7 @@ def main() -> None:
     record_benchmark(f"augment_{args.device.split(':')[0]}", rows, device=args.device,
                      data=f"{len(seqs)} real sequences of the bundled sample, cycled "
                           f"(frames median {int(np.median(lens))})",
-                     notes=f"augmentation + preprocessing at the reference's probabilities; {args.seconds:g} s per "
+                     notes=f"training pipelines (islr.pipeline, train=True) at the reference's probabilities; {args.seconds:g} s per "
                            f"measurement; torch threads {args.threads}")
 
 

@@ -11,7 +11,8 @@ import torch
 
 from islr import augment as A
 from islr import landmarks as L
-from islr.config import CNNAugConfig, TransformerAugConfig
+from islr.config import CNNAugConfig, Config, TransformerAugConfig
+from islr.pipeline import CNNPipeline
 
 CNN_PARTS = L.part_columns(L.CNN_AUG_POINTS)
 CNN_HANDS = [CNN_PARTS["left_hand"], CNN_PARTS["right_hand"]]
@@ -409,12 +410,12 @@ def test_replace_hand_rules_zero_target_and_mirrored_donor():
             torch.testing.assert_close(out[s][ch][..., right], ref, atol=1e-5, rtol=1e-5)
 
 
-def test_cnn_points_then_preprocess_gives_finite_image():
-    cnn = pytest.importorskip("islr.preprocess.cnn")
+def test_cnn_training_pipeline_with_every_augmentation_gives_finite_image():
+    # Every point augmentation on, a 1-frame and a > 160-frame sequence, a missing hand, a missing frame.
     x, lengths = batch(86, lengths=(200, 40, 1, 12), pad_value=float("nan"))
-    y, ly = A.augment_cnn_points(x, lengths, all_cnn(1.0), gen())
-    pts = y[:, :, L.CNN_AUG_TO_CNN]
-    idx = A.random_frame_indices(ly, gen(), 1.0)
-    img = cnn.resize_time(cnn.normalize(pts, ly), ly, 160, idx).permute(0, 3, 1, 2)
-    img = A.mask_image(img, gen(), CNNAugConfig())
-    assert img.shape == (4, 3, 160, 80) and torch.isfinite(img).all()
+    cfg = dataclasses.replace(Config(), cnn_aug=all_cnn(1.0))
+    raw = {"seq": x, "lengths": lengths, "y": torch.arange(4), "index": torch.arange(4)}
+    out = CNNPipeline(cfg, train=True)(raw, gen())["x"]
+    assert out.shape == (4, 3, 160, 80) and torch.isfinite(out).all()
+    plain = CNNPipeline(cfg, train=False)(raw)["x"]
+    assert plain.shape == out.shape and not torch.equal(out, plain)

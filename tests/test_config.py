@@ -6,10 +6,17 @@ import pytest
 from islr.config import PROFILES, RENAMED_KEYS, Config, get_config, stage_config
 
 
+# profile: (CNN model, CNN epochs, synthetic sequences per sign)
+PROFILE_FACTS = {"smoke": ("effnet_test", 1, 1), "default": ("effnet_b0_half", 10, 6), "full": ("effnet_b0", 182, 0)}
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_profiles_build(profile):
+    assert set(PROFILE_FACTS) == set(PROFILES)
+    model, epochs, synth_per_sign = PROFILE_FACTS[profile]
     cfg = get_config(profile)
     assert cfg.profile == profile and cfg.run_name == profile
+    assert (cfg.cnn.model, cfg.cnn_train.epochs, cfg.data.synth_per_sign) == (model, epochs, synth_per_sign)
 
 
 def test_full_profile_keeps_reference_hyperparameters():

@@ -91,11 +91,14 @@ def test_corrupt_video_is_named_and_the_good_one_still_written(cli_run):
     assert landmarks_of(cli_run, POSE_TEST).shape == (cv2_frame_counts(POSE_TEST)[1], landmarks.N_LANDMARKS, 3)
     with pytest.raises(extract.VideoError, match="corrupt_clip.mp4"):
         extract.extract_video(cli_run["corrupt"])
+    with pytest.raises(extract.VideoError, match="corrupt_clip.mp4"):
+        extract.decode_frames(cli_run["corrupt"])
 
 
 def test_live_extractor_matches_batch(cli_run):
-    frames = extract.decode_frames(POSE_TEST)  # (T, H, W, 3) uint8 BGR
-    assert frames.shape[0] == cv2_frame_counts(POSE_TEST)[1] == 58
+    frames = extract.decode_frames(POSE_TEST)  # (T, H, W, 3) uint8 BGR, decoded by the main environment's OpenCV
+    assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[0] == 58 and frames.shape[3] == 3
+    assert frames.shape[0] == cv2_frame_counts(POSE_TEST)[1]  # the extraction environment decodes as many
     # Batch result as written to parquet (float64 there, float32-exact: MediaPipe's landmarks are float32).
     batch = landmarks_of(cli_run, POSE_TEST)
     # The first 30 frames (tracking is causal, so a prefix must match the prefix); 30 keeps the test short while

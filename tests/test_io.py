@@ -13,14 +13,6 @@ import pytest
 from islr import io
 from islr.landmarks import N_LANDMARKS, PARTS
 
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"  # beside the repo
-
-
-def _all_real_files(sample_files) -> list[Path]:
-    extra = sorted(SHARED_SAMPLE.glob("train_landmark_files/*/*.parquet")) if SHARED_SAMPLE.exists() else []
-    return list(sample_files) + extra
-
-
 def _brute_force(path: Path) -> np.ndarray:
     """(T, 543, 3) by a per-row Python loop over a full pyarrow read: the slow, obvious reference."""
     rows = pq.read_table(path).to_pylist()
@@ -59,9 +51,8 @@ def real_table(real_file) -> pa.Table:
 # Reading real files
 # ---------------------------------------------------------------------------------------------------------------
 def test_reader_equals_direct_pyarrow_read_on_every_real_file(sample_files):
-    files = _all_real_files(sample_files)
-    assert len(files) >= 24
-    for path in files:
+    assert len(sample_files) >= 24
+    for path in sample_files:
         got = io.read_landmarks(path)
         table = pq.read_table(path)
         # Real files list frames in order, each frame's 543 rows in frame-row order: a plain reshape is the

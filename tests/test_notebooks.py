@@ -23,6 +23,7 @@ def chain(tmp_path_factory):
     proc = subprocess.run(["./run_all.sh", "--profile", "smoke", "--overrides", FULL_DATA_OVERRIDES], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"chain failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    (out / "run_all.log").write_text(proc.stdout + proc.stderr)  # what a user sees with `./run_all.sh > log 2>&1`
     return out
 
 
@@ -40,6 +41,22 @@ def test_every_notebook_executed(chain):
         assert "IProgress not found" not in stderr, f"{name}: tqdm's widget warning reached the notebook"
         assert nb.metadata["papermill"]["parameters"]["PROFILE"] == "smoke"
         assert nb.metadata["papermill"]["parameters"]["OVERRIDES"] == {"split.full_data_transformers": True}
+
+
+def test_log_and_notebook_outputs_are_readable(chain):
+    """No kernel TCP warning anywhere, and no progress bar piled up into one giant line."""
+    log = (chain / "run_all.log").read_text()
+    assert "without encryption" not in log and "\r" not in log
+    assert max(map(len, log.splitlines())) < 2_000
+    for name in NOTEBOOKS:
+        nb = nbformat.read(chain / "notebooks" / name, as_version=4)
+        for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+            for stream in ("stdout", "stderr"):
+                text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == stream)
+                assert "without encryption" not in text, f"{name}, code cell {i}"
+                # tqdm redraws with "\r" (Jupyter shows the last one), at most once a second (islr.progress).
+                longest = max(map(len, text.split("\n")))
+                assert longest < 10_000, f"{name}, code cell {i}: a {longest}-character {stream} line"
 
 
 def test_notebooks_are_thin():

@@ -58,7 +58,12 @@ def test_changed_file_or_options_rebuild(tmp_path, sample_dir):
     victim = next(data_dir.glob("train_landmark_files/*/*.parquet"))
     os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
     prepare.prepare(data_dir, out, num_workers=1, show_progress=False)
-    assert (out / "manifest.json").read_text() != first
+    second = (out / "manifest.json").read_text()
+    assert second != first
+    prepare.prepare(data_dir, out, num_workers=1, show_progress=False, points="model")  # other options
+    assert (out / "manifest.json").read_text() != second
+    rebuilt = prepare.load_prepared(out)
+    assert rebuilt.manifest["points"] == "model" and len(rebuilt.point_ids) == 105
     assert not list(tmp_path.glob(".out.*")), "temporary folders left behind"
 
 

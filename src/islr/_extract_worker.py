@@ -16,8 +16,6 @@ Modes:
 * ``live SETTINGS_JSON``: binary request/reply over stdin/stdout, one frame at a time. It first writes ``READY``.
   Requests: ``b"F"`` + ``<III`` (height, width, channels) + the BGR uint8 pixels → reply 543*3 float32 (6,516
   bytes, little-endian); ``b"R"`` (new sequence: fresh Holistic) → reply ``b"R"``; ``b"Q"`` or end of input → exit.
-* ``frames VIDEO OUT``: decodes every frame of VIDEO and saves them as one (T, H, W, 3) uint8 BGR ``.npy`` at OUT
-  (the main environment has no cv2; tests and demos use this to feed :class:`islr.extract.LiveExtractor`).
 
 The protocol goes to a private duplicate of the original stdout; fd 1 is pointed at stderr, because mediapipe's C++
 code and TFLite print to the process's stdout/stderr and must not corrupt the protocol stream.
@@ -179,33 +177,13 @@ def run_live(stream, settings: dict) -> int:
         holistic.close()
 
 
-def run_frames(video: str, out: str) -> int:
-    capture = cv2.VideoCapture(video)
-    frames = []
-    try:
-        while capture.isOpened():
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            frames.append(bgr)
-    finally:
-        capture.release()
-    if not frames:
-        print(f"{video}: no frame could be decoded", file=sys.stderr)
-        return 1
-    np.save(out, np.stack(frames))
-    return 0
-
-
 def main(argv: list[str]) -> int:
     stream = _protocol_stream()
-    if argv[:1] == ["frames"] and len(argv) == 3:
-        return run_frames(argv[1], argv[2])
     if argv[:1] == ["batch"]:
         return run_batch(stream)
     if argv[:1] == ["live"] and len(argv) == 2:
         return run_live(stream, json.loads(argv[1]))
-    print("usage: _extract_worker.py batch < job.json | live SETTINGS_JSON | frames VIDEO OUT", file=sys.stderr)
+    print("usage: _extract_worker.py batch < job.json | live SETTINGS_JSON", file=sys.stderr)
     return 2
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from islr import landmarks as L
+from islr.progress import progress_bar
 
 PART_NAMES = ("face", "left_hand", "pose", "right_hand")
 
@@ -31,7 +31,7 @@ def sequence_table(prepared, real_ids: set[int] | None = None, show_progress: bo
         if len(cols):
             part_cols[name] = cols
     rows = {f"missing_{p}": np.zeros(len(prepared)) for p in part_cols}
-    for i in tqdm(range(len(prepared)), desc="sequence stats", disable=not show_progress):
+    for i in progress_bar(range(len(prepared)), desc="sequence stats", disable=not show_progress):
         seq = prepared.sequence(i)  # (T, P, 3)
         nan_point = np.isnan(seq).all(-1)  # (T, P)
         for p, cols in part_cols.items():

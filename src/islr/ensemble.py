@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 from islr.runs import load_oof
 
@@ -65,11 +66,6 @@ def aligned_oof(run_dirs: dict[str, str | Path]) -> tuple[dict[str, np.ndarray],
     return out, common
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def accuracy_grid(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: np.ndarray,
                   probabilities: bool = False) -> np.ndarray:
     """Number of rows right at every (k, b) of the grid: (len(K_GRID), len(B_GRID)) int.
@@ -80,7 +76,7 @@ def accuracy_grid(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels
         probabilities: combine softmax probabilities instead of raw logits (for the comparison only).
     """
     if probabilities:
-        cnn, bert, deberta = _softmax(cnn), _softmax(bert), _softmax(deberta)
+        cnn, bert, deberta = (softmax(a, axis=1) for a in (cnn, bert, deberta))
     right = np.zeros((len(K_GRID), len(B_GRID)), dtype=np.int64)
     for j, b in enumerate(B_GRID):
         trans = b * bert + (1 - b) * deberta  # (N, C)

@@ -374,7 +374,7 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
         io.LandmarkFileError: a landmark file that cannot be read (names it).
         ValueError: the selection is empty, or the model does not return 250 scores.
     """
-    from tqdm.auto import tqdm
+    from islr.progress import progress_bar
 
     data_dir = Path(data_dir)
     index = read_folder(data_dir)
@@ -390,7 +390,7 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
                                              else type(model).__name__)
     signs = _sign_names()
     logits, frames = [], []
-    for rel in tqdm(index["path"], desc="evaluate", unit="file", disable=not progress, mininterval=2.0):
+    for rel in progress_bar(index["path"], desc="evaluate", unit="file", disable=not progress, mininterval=2.0):
         path = data_dir / rel
         if not path.exists():
             raise FileNotFoundError(f"{path}: listed in {data_dir / 'train.csv'} but missing")

@@ -6,7 +6,8 @@ MediaPipe lives in its own environment, ``.venv-extract`` (``requirements-extrac
 ``scripts/setup.sh --extract``), and runs in a worker process (:mod:`islr._extract_worker`, which imports only
 numpy, cv2 and mediapipe). This module, in the main environment, starts the worker, feeds a progress bar from its
 progress lines, and writes the parquet files itself with :func:`islr.io.write_landmarks` (one writer for the
-Kaggle schema in the whole project).
+Kaggle schema in the whole project). Decoding frames for display or for :class:`LiveExtractor` needs no MediaPipe
+and happens here, with the main environment's OpenCV (:func:`iter_frames`, :func:`decode_frames`).
 
 Output of the command: an asl-signs folder (``train.csv``, ``sign_to_prediction_index_map.json``,
 ``train_landmark_files/<participant_id>/<sequence_id>.parquet``), one sequence per video, frames numbered from 0,
@@ -39,16 +40,15 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-
 from islr import io, paths
 from islr.landmarks import N_LANDMARKS, PART_SLICE
+from islr.progress import progress_bar
 
 WORKER = Path(__file__).resolve().parent / "_extract_worker.py"
 #: The checkout's setup script (None for an installed package: set $ISLR_EXTRACT_PYTHON there).
@@ -178,14 +178,14 @@ def extract_videos(videos: Sequence[str | Path], settings: HolisticSettings | No
     results = [VideoResult(Path(v)) for v in videos]
     pending = list(range(len(results)))
     with tempfile.TemporaryDirectory(prefix="islr-extract-") as tmp, \
-            tqdm(total=0, unit="frame", disable=not progress, desc="extract") as bar:
+            progress_bar(total=0, unit="frame", disable=not progress, desc="extract") as bar:
         while pending:
             pending = _run_batch_worker(results, pending, settings, Path(tmp), bar)
     return results
 
 
 def _run_batch_worker(results: list[VideoResult], todo: list[int], settings: HolisticSettings, tmp: Path,
-                      bar: tqdm) -> list[int]:
+                      bar) -> list[int]:
     """Run one worker on ``results[todo]``; returns the indices still to do if it died part-way."""
     job = {"settings": dataclasses.asdict(settings),
            "videos": [{"path": str(results[i].path.resolve()), "out": str(tmp / f"{i}.npy")} for i in todo]}
@@ -215,7 +215,7 @@ def _run_batch_worker(results: list[VideoResult], todo: list[int], settings: Hol
     return [i for i in todo if results[i].landmarks is None and results[i].error is None]
 
 
-def _apply_event(result: VideoResult, event: dict, npy: Path, bar: tqdm) -> None:
+def _apply_event(result: VideoResult, event: dict, npy: Path, bar) -> None:
     kind = event["event"]
     if kind == "start":
         bar.total += event["frames_reported"]
@@ -251,8 +251,39 @@ def extract_video(path: str | Path, settings: HolisticSettings | None = None, pr
     return result.landmarks
 
 
+def iter_frames(source: str | Path | int) -> Iterator[np.ndarray]:
+    """BGR frames of a video file or a camera, decoded by OpenCV in this process, until the source ends.
+
+    These are the frames :func:`extract_video` sees: the main environment's OpenCV and the extraction environment's
+    decode a video to the same pixels (the tests feed these frames to :class:`LiveExtractor` and get the batch
+    worker's landmarks bit for bit).
+
+    Args:
+        source: a video file, or a camera index.
+
+    Yields:
+        (H, W, 3) uint8 BGR frames.
+
+    Raises:
+        OSError: the file or camera cannot be opened (names it).
+    """
+    import cv2
+
+    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    if not capture.isOpened():
+        raise OSError(f"cannot open {'camera' if isinstance(source, int) else 'video'} {source!r}")
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        capture.release()
+
+
 def decode_frames(path: str | Path) -> np.ndarray:
-    """Every frame of a video as decoded by the extraction environment's OpenCV (the main one has no cv2).
+    """Every frame of a video (:func:`iter_frames`), stacked.
 
     Args:
         path: a video file.
@@ -261,16 +292,16 @@ def decode_frames(path: str | Path) -> np.ndarray:
         (T, H, W, 3) uint8 BGR frames, in the same order :func:`extract_video` sees them.
 
     Raises:
-        VideoError: no frame could be decoded (names the file).
+        VideoError: the file cannot be opened, or no frame could be decoded (names the file).
     """
     path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="islr-frames-") as tmp:
-        out = Path(tmp) / "frames.npy"
-        done = subprocess.run(_worker_command("frames", str(path.resolve()), str(out)), capture_output=True,
-                              text=True, env=_worker_env())
-        if done.returncode != 0 or not out.exists():
-            raise VideoError(path, f"could not decode frames: {done.stderr.strip()[-500:]}")
-        return np.load(out, allow_pickle=False)
+    try:
+        frames = list(iter_frames(path))
+    except OSError as err:
+        raise VideoError(path, "cannot be opened as a video (missing, unknown format or corrupt file)") from err
+    if not frames:
+        raise VideoError(path, "no frame could be decoded (corrupt file or unsupported codec)")
+    return np.stack(frames)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,27 +67,6 @@ class SlidingWindowRecognizer:
         if hands.sum() < self.min_hand_frames:
             return None
         return LiveUpdate(self.count - 1, len(window), top_logits(self.model(window), self.names, self.k))
-
-
-def frames_from(source: str | int) -> Iterator[np.ndarray]:
-    """BGR frames of a camera index or a video file, until it ends.
-
-    Raises:
-        OSError: the camera or file cannot be opened.
-    """
-    import cv2
-
-    cap = cv2.VideoCapture(source)
-    if not cap.isOpened():
-        raise OSError(f"cannot open {'camera' if isinstance(source, int) else 'video'} {source!r}")
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            yield frame
-    finally:
-        cap.release()
 
 
 def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
@@ -141,12 +120,12 @@ def run(source: str | int, model, sign_names: list[str], window: int = 48, every
     """
     import cv2
 
-    from islr.extract import LiveExtractor
+    from islr.extract import LiveExtractor, iter_frames
 
     recognizer = SlidingWindowRecognizer(model, sign_names, window, every)
     updates, writer, last = [], None, None
     with LiveExtractor() as extractor:
-        for frame in frames_from(source):
+        for frame in iter_frames(source):
             lm = extractor.process(frame)
             update = recognizer.push(lm)
             if update is not None:

@@ -92,9 +92,6 @@ class TransformerPipeline:
         return {"x": {"x": feats, "mask": mask}, "y": batch["y"], "index": batch["index"]}
 
 
-PIPELINES = {"cnn": CNNPipeline, "transformer": TransformerPipeline}
-
-
 #: Point-level CNN augmentations and the CNNAugConfig probability that switches each (METHOD_FACTS §3a).
 CNN_POINT_AUGS = {"global affine": "affine_prob", "temporal interpolation": "interpol_prob", "flip": "flip_prob",
                   "part shift": "shift_prob", "part scale": "scale_prob", "part rotation": "rotate_prob",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 from islr import paths
 
@@ -79,8 +80,7 @@ class Prediction:
 
 def top_k(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
     """The ``k`` best signs with their softmax probability (scores are logits)."""
-    p = np.exp(scores - scores.max())
-    p /= p.sum()
+    p = softmax(scores)
     order = np.argsort(-p)[:k]
     return [(sign_names[i], float(p[i])) for i in order]
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from islr import io, landmarks, paths
+from islr.progress import progress_bar
 
 #: Bump when the output layout changes: an output with another version is rebuilt.
 SCHEMA_VERSION = 1
@@ -196,7 +196,7 @@ def _run(func, jobs: list[tuple[object, int]], pool: ProcessPoolExecutor | None,
          desc: str) -> list:
     """Apply ``func`` to every (argument, n_files) job, in ``pool`` if given; results in completion order."""
     results = []
-    with tqdm(total=sum(n for _, n in jobs), desc=desc, unit="file", disable=not show_progress,
+    with progress_bar(total=sum(n for _, n in jobs), desc=desc, unit="file", disable=not show_progress,
               mininterval=0.5) as bar:
         if pool is None:
             for arg, n in jobs:

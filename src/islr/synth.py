@@ -792,9 +792,9 @@ def synthesize(out_dir: str | Path, per_sign: int, seed: int, include_sample: bo
 
 
 def _progress(total: int, show: bool):
-    from tqdm.auto import tqdm
+    from islr.progress import progress_bar
 
-    return tqdm(total=total, desc="synth", unit="file", disable=not show)
+    return progress_bar(total=total, desc="synth", unit="file", disable=not show)
 
 
 def main(argv: list[str] | None = None) -> int:

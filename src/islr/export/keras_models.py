@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 from keras import layers, ops
 from torch import nn
 
@@ -351,8 +350,3 @@ def feature_map_sizes(keras_model: keras.Model) -> list[tuple[str, tuple[int, in
         elif layer.name in ("backbone.bn1", "backbone.bn2"):
             last[layer.name] = layer
     return [(name, (int(layer.output.shape[1]), int(layer.output.shape[2]))) for name, layer in last.items()]
-
-
-def numpy_weights(keras_model: keras.Model) -> dict[str, np.ndarray]:
-    """Every Keras weight by its path (``layer_name/variable``): for inspection and tests."""
-    return {w.path: np.asarray(w.numpy()) for w in keras_model.weights}

@@ -28,7 +28,6 @@ from islr.preprocess import as_batch, broadcast_to_batch, frame_mask, gather_fra
     nearest_index, select_points
 
 N_FRAMES = 160
-N_POINTS = len(CNN_POINTS)
 STD_EPS = 1e-6
 
 

@@ -76,6 +76,7 @@ from tqdm import tqdm
 from islr import runs
 from islr.config import TrainConfig
 from islr.evaluation import topk_accuracy
+from islr.progress import progress_bar
 from islr.train.losses import main_logits
 from islr.train.optim import build_optimizer, build_scheduler, current_lr
 
@@ -380,7 +381,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     loss_sum = torch.zeros((), device=dev.device)  # accumulated on the device: no host sync per step
     n_samples = torch.zeros((), device=dev.device)
     start = time.perf_counter()
-    bar = tqdm(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0, disable=not ctx.show_progress)
+    bar = progress_bar(total=n_steps, desc=f"epoch {epoch}", leave=False, mininterval=2.0,
+                       disable=not ctx.show_progress)
     for step, batch in enumerate(loader):
         if step >= n_steps:
             break
@@ -438,7 +440,7 @@ def evaluate(model: nn.Module, loader: DataLoader | None, ctx: StepContext | Non
     model.eval()
     dev, transform = ctx.device, ctx.hooks.eval_transform
     logits, labels = [], []
-    for batch in tqdm(loader, desc="eval", leave=False, mininterval=2.0, disable=not ctx.show_progress):
+    for batch in progress_bar(loader, desc="eval", leave=False, mininterval=2.0, disable=not ctx.show_progress):
         batch = dev.to_device(batch)
         if transform is not None:
             batch = transform(batch)

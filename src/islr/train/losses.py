@@ -28,8 +28,6 @@ from torch import nn
 from islr import paths
 from islr.config import DistillConfig, TrainConfig
 
-NUM_CLASSES = 250
-
 
 def class_weights(power_poor: float = 0.82197, power_similar: float = 1.39792,
                   csv: str | Path = paths.CLASS_WEIGHTS_CSV) -> torch.Tensor:
