@@ -36,6 +36,7 @@ import copy
 
 import torch
 from torch import nn
+import islr._compat  # noqa: F401  (before transformers, which imports torchvision: see there)
 from transformers import BertConfig, BertModel, DebertaV2Config, DebertaV2Model
 
 from islr.models.registry import register_model
