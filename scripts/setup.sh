@@ -5,6 +5,8 @@
 # Usage: scripts/setup.sh            (prints the venv's python path on its last line)
 #        scripts/setup.sh --extract  the video-extraction environment instead (.venv-extract, from
 #                                    requirements-extract.txt: mediapipe needs numpy<2 / protobuf<5); same contract
+#        scripts/setup.sh --compat   the compatibility environment (.venv-compat, from requirements-compat.txt: the
+#                                    oldest supported package set, tested by .ci/run's second leg); same contract
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
@@ -42,9 +44,29 @@ install_main() {
   echo "[setup] installing requirements into $1 (a few minutes the first time)" >&2
   pip_install "$1" -r "$ROOT/requirements.txt"
   pip_install "$1" --no-deps -e "$ROOT"
-  # PyPI's torchvision/torchaudio are CUDA builds; next to a CPU-only torch they fail to import. The script below
-  # checks and repairs only when that is the case (see its docstring); it is a no-op on a CUDA torch.
-  "$1/bin/python" "$ROOT/scripts/fix_cuda_wheels.py" >&2
+  restore_pristine "$1"
+}
+
+restore_pristine() {
+  # A venv made by an older version of this script had torchvision's files edited and torchaudio's libraries deleted
+  # (the former scripts/fix_cuda_wheels.py). Nothing is edited any more (islr._compat handles a CPU-only torch at
+  # import time; torchaudio is not needed): reinstall torchvision from its wheel and drop torchaudio, where present.
+  local site
+  site="$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  if grep -qs "islr: guarded" "$site/torchvision/_meta_registrations.py"; then
+    echo "[setup] restoring torchvision's own files" >&2
+    pip_install "$1" --no-deps --force-reinstall "$(grep -E '^torchvision==' "$ROOT/requirements.txt")"
+  fi
+  if [ -d "$site/torchaudio" ]; then
+    "$1/bin/python" -m pip uninstall -y -q torchaudio >&2
+  fi
+}
+
+install_compat() {
+  echo "[setup] installing requirements-compat.txt into $1 (a few minutes the first time)" >&2
+  # --no-compile: TensorFlow alone has thousands of modules; bytecode is written on first import instead.
+  pip_install "$1" --no-compile -r "$ROOT/requirements-compat.txt"
+  pip_install "$1" --no-deps -e "$ROOT"
 }
 
 install_extract() {
@@ -55,10 +77,13 @@ install_extract() {
   "$1/bin/python" -c "import cv2, mediapipe, numpy" >&2
 }
 
-if [ "${1:-}" = "--extract" ]; then
+if [ "${1:-}" = "--compat" ]; then
+  ensure_venv "${ISLR_COMPAT_VENV:-$ROOT/.venv-compat}" .islr-compat-installed install_compat \
+    "$ROOT/requirements-compat.txt" "$ROOT/pyproject.toml"
+elif [ "${1:-}" = "--extract" ]; then
   ensure_venv "${ISLR_EXTRACT_VENV:-$ROOT/.venv-extract}" .islr-extract-installed install_extract \
     "$ROOT/requirements-extract.txt"
 else
   ensure_venv "${ISLR_VENV:-$ROOT/.venv}" .islr-installed install_main \
-    "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/scripts/fix_cuda_wheels.py"
+    "$ROOT/requirements.txt" "$ROOT/pyproject.toml"
 fi

@@ -330,6 +330,56 @@ def test_masks_land_on_the_named_axes_within_bounds():
     assert torch.equal(torch.rand(3), a)
 
 
+def _masked_probability(size: int, max_width: int, grid: int = 4000) -> np.ndarray:
+    """P(position j is masked) for torchaudio's iid axis masking, computed from its definition (no sampling).
+
+    v ~ U(0, W), v0 ~ U(0, size − v), masked = [⌊v0⌋, ⌊v0⌋ + ⌊v⌋): integrate over v on a midpoint grid and, for each
+    v, take the exact probability of each start s = ⌊v0⌋.
+    """
+    prob = np.zeros(size)
+    for v in (np.arange(grid) + 0.5) * max_width / grid:
+        hi = size - v
+        s = np.arange(size)
+        p_start = np.clip(np.minimum(s + 1, hi) - s, 0, None) / hi  # P(⌊v0⌋ = s)
+        w = int(np.floor(v))
+        cover = np.convolve(p_start, np.ones(w))[:size] if w else np.zeros(size)  # Σ P(start = s), j−w < s ≤ j
+        prob += cover / grid
+    return prob
+
+
+@pytest.mark.parametrize(("size", "max_width"), [(160, 80), (80, 18), (24, 24)])
+def test_span_mask_follows_torchaudio_iid_masking_in_distribution(size, max_width):
+    n = 40000
+    m = A.span_mask(n, size, max_width, gen(3))
+    assert m.shape == (n, size) and m.dtype == torch.bool
+    widths = m.sum(1)
+    runs = (m[:, 1:] & ~m[:, :-1]).sum(1) + m[:, 0]
+    assert (runs <= 1).all()  # one contiguous run
+    # the width floor(v) is uniform on {0, ..., W-1}
+    counts = torch.bincount(widths, minlength=max_width).double() / n
+    expected = torch.full((max_width,), 1.0 / max_width, dtype=torch.float64)
+    assert torch.allclose(counts, expected, atol=4 * math.sqrt(expected[0] / n))
+    # per-position masking probability matches the definition's exact value
+    want = _masked_probability(size, max_width)
+    got = m.double().mean(0).numpy()
+    assert np.abs(got - want).max() < 4 * math.sqrt(0.25 / n)
+
+
+def test_span_mask_draws_v_then_v0_from_the_generator():
+    """Exactly the definition's two uniform draws per sample (all v first, then all v0), floors as torchaudio's."""
+    b, size, w = 257, 160, 80
+    g = gen(11)
+    u = torch.rand(b, generator=g)
+    u0 = torch.rand(b, generator=g)
+    v = u * w
+    start = (u0 * (size - v)).long()
+    want = torch.zeros(b, size, dtype=torch.bool)
+    for i in range(b):
+        want[i, start[i]:start[i] + int(v[i])] = True
+    assert torch.equal(A.span_mask(b, size, w, gen(11)), want)
+    assert not A.span_mask(4, size, 0, gen()).any()
+
+
 def test_mask_image_applies_both_with_probability():
     img = torch.randn(200, 3, 160, 80) + 10
     out = A.mask_image(img, gen(), CNNAugConfig(masking_prob=0.5))

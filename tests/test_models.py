@@ -3,6 +3,8 @@ import copy
 import pytest
 import torch
 from safetensors.torch import save_file
+
+import islr._compat  # noqa: F401  (before transformers: torchvision next to a CPU torch, see there)
 from transformers import BertModel, DebertaV2Model
 
 from islr.models import create_model, list_models

@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-import torchaudio
 
 from islr import landmarks
 from islr.config import CNNAugConfig, TransformerAugConfig
@@ -640,66 +639,73 @@ def replace_blocks(img: torch.Tensor, donors: torch.Tensor, gen: torch.Generator
     return out
 
 
-def _masked_ones(shape: tuple[int, ...], transform: torch.nn.Module, gen: torch.Generator,
-                 device: torch.device) -> torch.Tensor:
-    """Run a torchaudio masking transform on ones of ``shape`` under a seed taken from ``gen``.
+def span_mask(batch: int, size: int, max_width: int, gen: torch.Generator) -> torch.Tensor:
+    """One random run of masked positions per sample: torchaudio's iid axis masking, drawn from ``gen`` (§3a).
 
-    torchaudio draws from torch's global RNG of ``device``. We save that state, seed it from ``gen`` (so the masks
-    are reproducible), and restore it afterwards, so the caller's global stream is not disturbed. This is what
-    ``torch.random.fork_rng`` does, done by hand because fork_rng and ``torch.manual_seed`` seed every backend
-    lazily and format a Python stack trace on each call (milliseconds, more than the masking of one sample).
+    The definition of ``torchaudio.functional.mask_along_axis_iid`` (what ``FrequencyMasking`` /
+    ``TimeMasking(mask_param, iid_masks=True)`` call, p = 1): per sample ``v = U·max_width`` and
+    ``v0 = U'·(size − v)`` with U, U' ~ U[0, 1) (all the v first, then all the v0), and positions
+    ``[⌊v0⌋, ⌊v0⌋ + ⌊v⌋)`` are masked. So the width is uniform on {0, …, max_width − 1} and, given v, the start is
+    ⌊U'·(size − v)⌋ (for max_width ≤ size; a wider mask_param lets the run start before 0 and be cut, as in
+    torchaudio). ``max_width < 1`` masks nothing. Drawn here instead of through torchaudio so that the method
+    needs no torchaudio install and no global RNG (tests/test_augment.py checks the definition).
+
+    Args:
+        batch: number of samples B.
+        size: length of the masked axis.
+        max_width: mask_param (widths are < max_width).
+        gen: random generator; the draws happen on its device.
+
+    Returns:
+        (B, size) bool on the generator's device, True = masked.
     """
-    seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
-    cuda = device.type == "cuda"
-    saved = torch.cuda.get_rng_state(device) if cuda else torch.get_rng_state()
-    try:
-        if cuda:
-            torch.cuda.manual_seed(seed)  # seeds the current device; ``device`` is the one the tensor lives on
-        else:
-            torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also queues every backend
-        return transform(torch.ones(shape, device=device))
-    finally:
-        if cuda:
-            torch.cuda.set_rng_state(saved, device)
-        else:
-            torch.set_rng_state(saved)
+    dev = gen.device
+    value = torch.rand(batch, generator=gen, device=dev) * max_width
+    min_value = torch.rand(batch, generator=gen, device=dev) * (size - value)
+    if max_width < 1:
+        return torch.zeros(batch, size, dtype=torch.bool, device=dev)
+    start = min_value.long()[:, None]
+    end = start + value.long()[:, None]
+    pos = torch.arange(size, device=dev)[None, :]
+    return (pos >= start) & (pos < end)
 
 
-def _mask_axis(img: torch.Tensor, gen: torch.Generator, p: float, transform: torch.nn.Module) -> torch.Tensor:
+def _mask_axis(img: torch.Tensor, gen: torch.Generator, p: float, max_width: int, axis: int) -> torch.Tensor:
+    """Zero one :func:`span_mask` run along ``axis`` (−2 or −1) of each selected sample, all channels."""
     if img.dim() != 4:
         raise ValueError(f"expected an image batch (B, C, T, P), got {tuple(img.shape)}")
-    b, _, t, n = img.shape
+    b = img.shape[0]
     apply = _bernoulli(gen, b, p)
-    # (B, 1, T, P): one iid mask per sample, shared by the channels through broadcasting.
-    keep = _masked_ones((b, 1, t, n), transform, gen, img.device)
-    keep = torch.where(apply.to(img.device)[:, None, None, None], keep, 1.0)
-    return torch.where(keep == 0, torch.zeros((), dtype=img.dtype, device=img.device), img)
+    masked = span_mask(b, img.shape[axis], max_width, gen) & apply[:, None]  # (B, size)
+    masked = masked.to(img.device)
+    masked = masked[:, None, :, None] if axis == -2 else masked[:, None, None, :]  # broadcast over C and the other
+    return torch.where(masked, torch.zeros((), dtype=img.dtype, device=img.device), img)
 
 
 def mask_frames(img: torch.Tensor, gen: torch.Generator, p: float = 0.98, max_width: int = 80) -> torch.Tensor:
     """Zero a random run of frames (rows of the time axis, dim −2) per sample, all channels (§3a "Masking").
 
-    This is torchaudio's ``FrequencyMasking(max_width, iid_masks=True)``: it masks dim −2 of a (..., freq, time)
-    spectrogram, which on our (B, 3, 160, 80) image is the time axis — the reference's ``FrequencyMasking(80)``.
-    Width ``floor(U·max_width)`` (< max_width), start ``floor(U·(T − width))``.
+    The reference's torchaudio ``FrequencyMasking(80)``: it masks dim −2 of a (..., freq, time) spectrogram, which
+    on our (B, 3, 160, 80) image is the time axis. One iid mask per sample (:func:`span_mask`): width
+    ``⌊U·max_width⌋`` (< max_width), start ``⌊U'·(T − U·max_width)⌋``.
 
     Args:
         img: (B, C, T, P) images.
-        gen: random generator (seeds torchaudio's draws, see :func:`_masked_ones`).
+        gen: random generator.
         p: per-sample probability.
         max_width: mask_param of the transform.
 
     Returns:
         (B, C, T, P) images, masked entries 0.
     """
-    return _mask_axis(img, gen, p, torchaudio.transforms.FrequencyMasking(max_width, iid_masks=True))
+    return _mask_axis(img, gen, p, max_width, axis=-2)
 
 
 def mask_points(img: torch.Tensor, gen: torch.Generator, p: float = 0.98, max_width: int = 18) -> torch.Tensor:
     """Zero a random run of point columns (dim −1) per sample, all channels (§3a "Masking").
 
-    This is torchaudio's ``TimeMasking(max_width, iid_masks=True)``: it masks dim −1 of a (..., freq, time)
-    spectrogram, which on our (B, 3, 160, 80) image is the points axis — the reference's ``TimeMasking(18)``.
+    The reference's torchaudio ``TimeMasking(18)``: it masks dim −1 of a (..., freq, time) spectrogram, which on
+    our (B, 3, 160, 80) image is the points axis. One iid mask per sample (:func:`span_mask`).
 
     Args:
         img: (B, C, T, P) images.
@@ -710,7 +716,7 @@ def mask_points(img: torch.Tensor, gen: torch.Generator, p: float = 0.98, max_wi
     Returns:
         (B, C, T, P) images, masked entries 0.
     """
-    return _mask_axis(img, gen, p, torchaudio.transforms.TimeMasking(max_width, iid_masks=True))
+    return _mask_axis(img, gen, p, max_width, axis=-1)
 
 
 def mask_image(img: torch.Tensor, gen: torch.Generator, cfg: CNNAugConfig) -> torch.Tensor:

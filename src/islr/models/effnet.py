@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import islr._compat  # noqa: F401  (before timm: torchvision next to a CPU-only torch, see there)
 import timm
 import torch
 import torch.nn.functional as F

@@ -36,6 +36,7 @@ import copy
 
 import torch
 from torch import nn
+import islr._compat  # noqa: F401  (before transformers, which imports torchvision: see there)
 from transformers import BertConfig, BertModel, DebertaV2Config, DebertaV2Model
 
 from islr.models.registry import create_model, register_model
@@ -44,6 +45,27 @@ from islr.models.registry import create_model, register_model
 N_FEATURES = 972
 ARCHS = ("bert", "deberta")
 _ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+
+
+def layer_states(out: torch.Tensor | tuple | list) -> torch.Tensor:
+    """Hidden states from the return value of one HF encoder layer, whatever the transformers version.
+
+    The single place that knows the layers' return types: transformers 5 ``BertLayer`` returns the states tensor,
+    transformers 4.x ``BertLayer`` returns a tuple ``(states, ...)``, and ``DebertaV2Layer`` returns
+    ``(states, attention or None)`` in both majors. ``tests/test_compat.py`` checks the layer loop against HF's own
+    ``BertModel`` / ``DebertaV2Model`` forward under whichever version is installed (both CI legs run it).
+
+    Args:
+        out: what ``layer(hidden_states, ...)`` returned.
+
+    Returns:
+        (B, L, hidden) states.
+    """
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise TypeError(f"unexpected return type of a transformers encoder layer: {type(out).__name__}")
 
 
 def _hf_config(arch: str, hidden: int, layers: int, heads: int, intermediate: int, dropout: float, max_len: int,
@@ -158,8 +180,7 @@ class FrameTransformer(nn.Module):
         return dict(attention_mask=mask)  # sdpa: bool, True = attend
 
     def _run_layer(self, i: int, h: torch.Tensor, layer_inputs: dict) -> torch.Tensor:
-        out = self.encoder.layer[i](h, **layer_inputs)
-        return out[0] if self.arch == "deberta" else out  # DebertaV2Layer returns (states, attention or None)
+        return layer_states(self.encoder.layer[i](h, **layer_inputs))
 
     def forward_features(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Encode frames.

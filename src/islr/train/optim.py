@@ -73,6 +73,7 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float 
     if name == "radam":
         return RAdam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True, **kernels)
     # timm is imported here, not at module level: importing it takes seconds and plain RAdam does not need it.
+    import islr._compat  # noqa: F401  (before timm: torchvision next to a CPU-only torch, see there)
     from timm.optim import Lookahead
 
     if name == "lookahead_radam":
