@@ -118,3 +118,17 @@ def test_unreadable_files_are_named(tmp_path):
         report.render(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         report.render(tmp_path / "missing")
+
+
+def test_readme_block_is_replaced_and_nothing_else(outputs, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# islr\n\nintro\n\n## Results\n\n{report.BLOCK_START}\nstale table\n{report.BLOCK_END}\n\n"
+                      "## Data\n\nafter\n", encoding="utf-8")
+    assert report.main(["--outputs", str(outputs), "--out", str(tmp_path / "r.md"), "--readme", str(readme)]) == 0
+    doc = readme.read_text(encoding="utf-8")
+    assert doc.startswith("# islr\n\nintro\n\n## Results\n\n") and doc.endswith("## Data\n\nafter\n")
+    assert "stale table" not in doc and "### Results" in doc and "#### toy_bench" in doc
+    assert "| report_test | bert_participant_f0 |" in doc
+    (tmp_path / "plain.md").write_text("no markers\n")
+    assert report.main(["--outputs", str(outputs), "--out", str(tmp_path / "r.md"),
+                        "--readme", str(tmp_path / "plain.md")]) == 1

@@ -225,11 +225,35 @@ def render(outputs_dir: str | Path | None = None) -> str:
             "an outputs folder; not edited by hand.\n\n" + body)
 
 
+#: Markers of the block that :func:`update_block` replaces in a markdown file (the README's results section).
+BLOCK_START, BLOCK_END = "<!-- islr report: start -->", "<!-- islr report: end -->"
+
+
+def update_block(markdown_file: str | Path, text: str) -> Path:
+    """Replace what stands between :data:`BLOCK_START` and :data:`BLOCK_END` in ``markdown_file`` with ``text``.
+
+    The rendered ``# Results`` heading becomes a third-level one so the block nests under the file's own section.
+
+    Raises:
+        ValueError: the file lacks the two markers, in that order (names the file).
+    """
+    path = Path(markdown_file)
+    doc = path.read_text(encoding="utf-8")
+    start, end = doc.find(BLOCK_START), doc.find(BLOCK_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{path}: no '{BLOCK_START}' … '{BLOCK_END}' block to fill")
+    body = "\n".join(("##" + line if line.startswith("#") else line) for line in text.strip().splitlines())
+    path.write_text(doc[:start + len(BLOCK_START)] + "\n" + body + "\n" + doc[end:], encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m islr report [--outputs DIR] [--out FILE]``: write the markdown and print it."""
+    """``python -m islr report [--outputs DIR] [--out FILE] [--readme FILE]``: write the markdown and print it."""
     parser = argparse.ArgumentParser(prog="islr report", description="markdown tables of runs and benchmarks")
     parser.add_argument("--outputs", type=Path, default=None, help="outputs folder (default: islr.paths.outputs_dir)")
     parser.add_argument("--out", type=Path, default=None, help="markdown file (default: <outputs>/report.md)")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help=f"also fill the {BLOCK_START} … {BLOCK_END} block of this markdown file")
     args = parser.parse_args(argv)
     outputs = args.outputs or paths.outputs_dir()
     try:
@@ -242,4 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text, encoding="utf-8")
     print(text)
     print(f"wrote {out}")
+    if args.readme is not None:
+        try:
+            print(f"updated {update_block(args.readme, text)}")
+        except (OSError, ValueError) as err:
+            print(f"islr report: {err}", file=sys.stderr)
+            return 1
     return 0
