@@ -14,18 +14,15 @@ Run: ``python benchmarks/bench_depthwise.py [--repeats 300]``. Records ``outputs
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pandas as pd
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from islr.export.keras_models import ShiftAddDepthwiseConv2D  # noqa: E402
-from islr.export.tflite import interpreter, keras_to_tflite, run_tflite  # noqa: E402
-from islr.report import record_benchmark  # noqa: E402
+from islr.export._tf import keras
+from islr.export.checks import time_calls
+from islr.export.keras_models import ShiftAddDepthwiseConv2D
+from islr.export.tflite import interpreter, keras_to_tflite, run_tflite, signature_runner
+from islr.report import record_benchmark
 
 SHAPE = (82, 42, 32)
 
@@ -54,26 +51,18 @@ def time_invoke(data: bytes, x: np.ndarray, xnnpack: bool, repeats: int) -> floa
     interp = interpreter(data, num_threads=1, xnnpack=xnnpack)
     interp.allocate_tensors()
     index = interp.get_input_details()[0]["index"]
-    times = []
-    for i in range(repeats + 10):
-        start = time.perf_counter()
-        interp.set_tensor(index, x)
+
+    def call(inp: np.ndarray) -> None:
+        interp.set_tensor(index, inp)
         interp.invoke()
-        if i >= 10:
-            times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+
+    return time_calls(call, [x] * repeats, warmup=10)["median_ms"]
 
 
 def time_harness(data: bytes, x: np.ndarray, xnnpack: bool, repeats: int) -> float:
     """Median ms of ``runner(inputs=x)`` on a signature runner without explicit ``allocate_tensors``."""
-    runner = interpreter(data, num_threads=1, xnnpack=xnnpack).get_signature_runner("serving_default")
-    times = []
-    for i in range(repeats + 10):
-        start = time.perf_counter()
-        run_tflite(runner, x)
-        if i >= 10:
-            times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+    runner = signature_runner(data, num_threads=1, xnnpack=xnnpack)
+    return time_calls(lambda inp: run_tflite(runner, inp), [x] * repeats, warmup=10)["median_ms"]
 
 
 def run(repeats: int = 300) -> pd.DataFrame:

@@ -1,129 +1,152 @@
-"""Export latency and size: our TFLite graphs vs a reference-style build, TFLite vs ONNX Runtime (METHOD_FACTS §7, §8).
+"""Submission latency: our ensemble graph vs a reference-style ensemble graph, side by side in one run (METHOD_FACTS §7).
 
-All timings: 1 thread, median milliseconds per sequence over ≥ 100 real sequences (the 86 of
-``/work/shared/data/asl_signs_sample`` + the 24 bundled sample files), in the Kaggle harness pattern
-(``Interpreter(path).get_signature_runner("serving_default")(inputs=x)``; every call resizes to a new T).
-Weights are random (timing does not depend on them).
+Both are ONE TFLite graph of CNN + BERT + DeBERTa with the reference's weights 0.58 / 0.42·(0.85 / 0.15), built from
+the same torch models (the ``full`` profile's sizes: EfficientNet-B0 and two 256-wide 4-layer transformers; random
+weights, which do not change the timing) and converted by the same :func:`islr.export.tflite.convert`:
 
-Rows:
+* ``reference-style``: :mod:`islr.export.reference_style` (``tf.image.resize`` of the dynamic T, ``boolean_mask``
+  statistics, the write-up's shift-and-add depthwise, the reference's transformer preprocessing).
+* The steps from there to our default, each one change: stock ``DepthwiseConv2D``; our preprocessing (static
+  160-frame gather, mask-based statistics); fp16 weights; dynamic-range int8 weights; the 3-layer students.
+* ``ours onnxruntime``: our ensemble as ONNX members run by :class:`islr.export.onnx.OnnxEnsembleModel` (torch
+  preprocessing included), the ``islr predict --backend onnx`` path.
 
-* ``cnn ours``: static-gather preprocessing (exact ``floor(i·T/160)``) + EfficientNet-B0 with the default depthwise.
-* ``cnn reference-style``: the reference's graph shape, kept ONLY as this baseline: ``tf.image.resize`` nearest
-  (half-pixel, not our training rule) on the dynamic T, and the shift-add depthwise rewrite.
-* ``cnn onnxruntime``: torch preprocessing + onnxruntime on the image; ``cnn model-only`` rows time just the
-  network on preprocessed images (TFLite vs onnxruntime).
-* ``bert dynamic T``: transformer on the real frames only (our graph). ``bert padded-96 (lower bound)``: the same
-  graph fed every sequence tiled to 96 frames, i.e. the 97-token cost a padded-to-96 static graph would pay at
-  least (without its masking ops).
-* ``ensemble``: CNN + BERT + DeBERTa with the reference weights, fp32 and fp16.
+Every graph is called as the Kaggle harness does (``Interpreter(path).get_signature_runner("serving_default")
+(inputs=x)``, 1 thread, a new T on most calls) on the same real sequences: the bundled sample
+(``islr.paths.SAMPLE_DIR``) plus ``--real-dir`` (default: ``shared/data/asl_signs_sample`` beside the checkout, if
+present), cycled up to ``--n`` sequences. Calls are interleaved (each sequence through every graph in turn, for
+``--rounds`` rounds, keeping each sequence's fastest round), so load on a shared machine hits all graphs alike. The
+ratio to the reference-style graph is computed per sequence; its median, min and max are printed.
 
-Run: ``python benchmarks/bench_export_latency.py [--out DIR]``.
+Run: ``python benchmarks/bench_export_latency.py [--n 110] [--rounds 3] [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pandas as pd
+import torch
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import torch  # noqa: E402
+from islr import paths
+from islr.export import checks, reference_style
+from islr.export.onnx import OnnxEnsembleModel, save_onnx_ensemble
+from islr.export.tflite import REFERENCE_WEIGHTS, ServingModule, convert, convert_variants, keras_ensemble, \
+    save_tflite
+from islr.export.runtime import TFLiteSignModel
+from islr.io import read_landmarks
+from islr.models import create_model
+from islr.models.transformer import truncate_layers
+from islr.report import record_benchmark
 
-from islr.export import checks, tf_preprocess  # noqa: E402
-from islr.export.onnx import export_onnx, run_onnx, session  # noqa: E402
-from islr.export.tflite import REFERENCE_WEIGHTS, ServingModule, build_ensemble_tflite, build_tflite, convert, \
-    keras_to_tflite, save_tflite, signature_runner  # noqa: E402
-from islr.export.transfer import to_keras  # noqa: E402
-from islr.io import read_landmarks  # noqa: E402
-from islr.landmarks import CNN_POINTS  # noqa: E402
-from islr.models import create_model  # noqa: E402
-from islr.preprocess.cnn import STD_EPS, cnn_input_single  # noqa: E402
-
-# The real sample beside the repo (if present) and the bundled one (None).
-REAL_DIRS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample", None)
-
-
-def real_sequences() -> list[np.ndarray]:
-    """All real sequences available: the shared 86-file sample and the 24 bundled files."""
-    files = [f for d in REAL_DIRS if d is None or d.exists() for f in checks.sample_files(d)]
-    return [read_landmarks(f) for f in files]
+#: The real sample beside a checkout (repo/../shared/data/asl_signs_sample), used when present.
+DEFAULT_REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"
+REFERENCE = "reference-style"
 
 
-def reference_style_cnn_input(x: tf.Tensor) -> tf.Tensor:
-    """The reference's CNN preprocessing shape (METHOD_FACTS §7): normalise, NaN → 0, half-pixel nearest resize
-    of the dynamic T to 160 with ``tf.image.resize``. Benchmark baseline only (its frame map is not our rule)."""
-    points = tf.gather(x, CNN_POINTS, axis=1)  # (T, 80, 3)
-    valid = tf_preprocess.valid_values(points)
-    mean, std, _ = tf_preprocess.masked_scalar_stats(points, valid)
-    image = tf.where(valid, (points - mean) / (std + STD_EPS), tf.zeros_like(points))
-    return tf.image.resize(image[None], (160, len(CNN_POINTS)), method="nearest")  # (1, 160, 80, 3)
+def real_sequences(real_dir: Path | None, n: int) -> tuple[list[np.ndarray], str]:
+    """``n`` real (T, 543, 3) sequences (bundled sample + ``real_dir``, cycled if fewer) and a description."""
+    files = checks.sample_files(paths.SAMPLE_DIR)
+    if real_dir is not None and real_dir.exists():
+        files += checks.sample_files(real_dir)
+    unique = [read_landmarks(f) for f in files]
+    seqs = [unique[i % len(unique)] for i in range(max(n, len(unique)))]
+    cycled = f", cycled to {len(seqs)}" if len(seqs) > len(unique) else ""
+    return seqs, f"{len(unique)} real asl-signs sequences (bundled sample + {real_dir}){cycled}"
 
 
-def reference_style_tflite(cnn: torch.nn.Module) -> bytes:
-    module = ServingModule({"cnn": to_keras(cnn, "shift_add")}, {"cnn": "cnn"}, {"cnn": 1.0},
-                           preprocessors={"cnn": reference_style_cnn_input})
-    return convert(module)
+def full_size_models(seed: int = 0) -> dict[str, torch.nn.Module]:
+    """CNN (EfficientNet-B0, no training-only head), BERT and DeBERTa (256 × 4) with random weights."""
+    torch.manual_seed(seed)
+    return {"cnn": create_model("effnet_b0", hypercolumn_blocks=0).eval(), "bert": create_model("bert").eval(),
+            "deberta": create_model("deberta").eval()}
 
 
-def run(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Measure; returns (latency table, size table)."""
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    seqs = real_sequences()
-    cnn = create_model("effnet_b0", hypercolumn_blocks=0).eval()
-    bert = create_model("bert").eval()
-    deberta = create_model("deberta").eval()
-    files = {
-        "cnn ours": save_tflite(build_tflite(cnn), out_dir / "cnn.tflite"),
-        "cnn reference-style": save_tflite(reference_style_tflite(cnn), out_dir / "cnn_reference_style.tflite"),
-        "bert": save_tflite(build_tflite(bert), out_dir / "bert.tflite"),
-        "deberta": save_tflite(build_tflite(deberta), out_dir / "deberta.tflite"),
-        "ensemble fp32": save_tflite(build_ensemble_tflite(
-            {"cnn": cnn, "bert": bert, "deberta": deberta}, REFERENCE_WEIGHTS), out_dir / "ensemble.tflite"),
-        "ensemble fp16": save_tflite(build_ensemble_tflite(
-            {"cnn": cnn, "bert": bert, "deberta": deberta}, REFERENCE_WEIGHTS, fp16=True),
-            out_dir / "ensemble_fp16.tflite"),
-        "cnn model-only": save_tflite(keras_to_tflite(to_keras(cnn)), out_dir / "cnn_model_only.tflite"),
-    }
-    onnx_path = export_onnx(cnn, out_dir / "cnn.onnx")
-    files["cnn onnx"] = onnx_path
+def build_graphs(models: dict, out_dir: Path) -> dict[str, Path]:
+    """Every TFLite graph of the comparison, written to ``out_dir`` (step order: each row changes one thing)."""
+    files = {}
+
+    def save(name: str, data: bytes) -> None:
+        files[name] = save_tflite(data, out_dir / f"{name.replace(' ', '_').replace('+', 'p')}.tflite")
+        print(f"built {name}: {checks.size_mb(files[name]):.1f} MB", flush=True)
+
+    save(REFERENCE, reference_style.build_reference_style_tflite(models))
+    # Step 1: the stock depthwise conv, everything else reference-style.
+    keras_models, kinds = keras_ensemble(models, "keras")
+    save("+ stock depthwise", convert(ServingModule(keras_models, kinds, REFERENCE_WEIGHTS,
+                                                    preprocessors=reference_style.PREPROCESSORS)))
+    # Step 2: our preprocessing (= our fp32 graph); then the weight formats from the same frozen graph.
+    variants = convert_variants(ServingModule(keras_models, kinds, REFERENCE_WEIGHTS))
+    save("+ our preprocessing (ours fp32)", variants["fp32"])
+    save("ours fp16", variants["fp16"])
+    save("ours dynamic int8", variants["dynamic_int8"])
+    # Step 3: 3-layer students (the distillation stage's members) instead of the 4-layer transformers.
+    students = {**models, "bert": truncate_layers(models["bert"], 3), "deberta": truncate_layers(models["deberta"], 3)}
+    keras_students, kinds = keras_ensemble(students, "keras")
+    student_variants = convert_variants(ServingModule(keras_students, kinds, REFERENCE_WEIGHTS),
+                                        ("fp32", "dynamic_int8"))
+    save("ours 3-layer students fp32", student_variants["fp32"])
+    save("ours 3-layer students dynamic int8", student_variants["dynamic_int8"])
+    return files
+
+
+def check_outputs(files: dict[str, Path], models: dict, seqs: list[np.ndarray], n: int = 6) -> pd.DataFrame:
+    """Max |logit − torch| of our fp32 graph and the ONNX ensemble on ``n`` real sequences (a converted graph that
+    lost its weights would still time fine; this catches it)."""
+    torch_ref = [sum(REFERENCE_WEIGHTS[k] * checks.torch_logits(m, x) for k, m in models.items()) for x in seqs[:n]]
     rows = {}
-    n = len(seqs)
-    for name in ("cnn ours", "cnn reference-style", "bert", "deberta", "ensemble fp32", "ensemble fp16"):
-        rows[name if name != "bert" else "bert dynamic T"] = checks.latency(files[name], seqs, threads=1)
-    padded = [np.resize(x, (max(96, len(x)), *x.shape[1:])) if len(x) else x for x in seqs]
-    rows["bert padded-96 (lower bound)"] = checks.latency(files["bert"], padded, threads=1)
-    sess = session(onnx_path, threads=1)
-    rows["cnn onnxruntime (torch preprocessing + ORT)"] = checks.time_calls(
-        lambda x: run_onnx(sess, cnn_input_single(x)[None]), seqs)
-    images = [cnn_input_single(x)[None].numpy() for x in seqs]
-    rows["cnn model-only onnxruntime"] = checks.time_calls(lambda im: run_onnx(sess, im), images)
-    runner = signature_runner(files["cnn model-only"], num_threads=1)
-    rows["cnn model-only tflite"] = checks.time_calls(
-        lambda im: runner(inputs=np.ascontiguousarray(im.transpose(0, 2, 3, 1))), images)
-    latency = pd.DataFrame.from_dict(rows, orient="index")
-    latency.attrs["n_sequences"] = n
-    sizes = pd.DataFrame({"MB": {k: checks.size_mb(v) for k, v in files.items()}})
-    return latency, sizes
+    for name in ("+ our preprocessing (ours fp32)", "ours fp16", "ours dynamic int8"):
+        runner = TFLiteSignModel(files[name])
+        rows[name] = max(float(np.abs(runner(x) - r).max()) for x, r in zip(seqs[:n], torch_ref))
+    return pd.Series(rows, name="max_abs_vs_torch").to_frame()
+
+
+def run(args: argparse.Namespace, out_dir: Path) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    torch.set_num_threads(1)
+    seqs, data = real_sequences(args.real_dir, args.n)
+    models = full_size_models()
+    files = build_graphs(models, out_dir)
+    onnx_dir = save_onnx_ensemble(models, REFERENCE_WEIGHTS, out_dir / "onnx")
+    with checks.single_torch_thread():
+        agreement = check_outputs(files, models, seqs)
+    fns = {name: TFLiteSignModel(path) for name, path in files.items()}
+    fns["ours onnxruntime (torch preprocessing)"] = OnnxEnsembleModel(onnx_dir)
+    times = checks.interleaved_ms(fns, seqs, rounds=args.rounds)
+    ref = times[REFERENCE]
+    rows = []
+    for name, t in times.items():
+        ratio = t / ref
+        size = checks.size_mb(files[name]) if name in files else sum(
+            checks.size_mb(p) for p in onnx_dir.glob("*.onnx"))
+        rows.append({"graph": name, "size_mb": size, "median_ms": float(np.median(t)), "mean_ms": float(t.mean()),
+                     "p90_ms": float(np.percentile(t, 90)), "ratio_median": float(np.median(ratio)),
+                     "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
+                     "ratio_of_medians": float(np.median(t) / np.median(ref))})
+    return pd.DataFrame(rows).set_index("graph"), data, agreement
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=110, help="sequences timed (real files cycled if fewer)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved passes; the fastest per sequence is kept")
+    parser.add_argument("--real-dir", type=Path, default=DEFAULT_REAL_DIR, help="extra Kaggle-layout real files")
     parser.add_argument("--out", type=Path, default=None, help="keep the model files here (default: temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = args.out or Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        latency, sizes = run(out_dir)
-    print(f"latency, 1 thread, {latency.attrs['n_sequences']} real sequences:")
-    print(latency.to_string(float_format="{:.2f}".format))
-    print("sizes:")
-    print(sizes.to_string(float_format="{:.2f}".format))
+        table, data, agreement = run(args, out_dir)
+    print(agreement.to_string(float_format="{:.2e}".format))
+    print(f"\nlatency per sequence, 1 thread, Kaggle harness call, {data}, {args.rounds} interleaved rounds:")
+    print(table.to_string(float_format="{:.3f}".format))
+    record_benchmark("export_latency", table.reset_index().to_dict("records"), data=data,
+                     notes=f"1 thread, interleaved, fastest of {args.rounds} rounds per sequence; ratio = ms / "
+                           f"reference-style ms of the same sequence (median, min, max over sequences); random "
+                           f"weights, full-profile sizes (effnet_b0, 256x4 transformers). Parity of our graphs vs "
+                           f"torch (max |logit diff| on 6 real sequences): {agreement['max_abs_vs_torch'].to_dict()}")
 
 
 if __name__ == "__main__":

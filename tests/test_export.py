@@ -1,19 +1,20 @@
 """Export: TF preprocessing, Keras ports, weight transfer, TFLite, ONNX — all against the torch code on real files."""
 
 import os
+import subprocess
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
+import torch
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from islr.export import checks  # noqa: E402
-from islr.export.keras_models import build_keras_effnet, feature_map_sizes  # noqa: E402
-from islr.export.tflite import build_ensemble_tflite, build_tflite, interpreter, run_tflite, \
-    signature_runner  # noqa: E402
-from islr.export.transfer import WeightTransferError, to_keras, transfer_weights  # noqa: E402
-from islr.models import create_model  # noqa: E402
+from islr.export import checks, reference_style
+from islr.export._tf import filtered_stderr, tf
+from islr.export.keras_models import build_keras_effnet, feature_map_sizes
+from islr.export.tflite import ServingModule, build_tflite, convert, convert_variants, interpreter, \
+    keras_ensemble, run_tflite, signature_runner
+from islr.export.transfer import WeightTransferError, to_keras, transfer_weights
+from islr.models import create_model
 
 TEST_MODELS = ["effnet_test", "bert_test", "deberta_test"]
 TOL = checks.PARITY_TOL
@@ -81,13 +82,72 @@ def test_torch_keras_tflite_onnx_parity_on_real_files(name, models, tflite_model
         assert table[backend].max() <= TOL, (backend, table[backend].idxmax(), table[backend].max())
 
 
-def test_ensemble_tflite_is_the_weighted_sum_of_logits(models, sequences):
-    weights = {"effnet_test": 0.58, "bert_test": 0.42 * 0.85, "deberta_test": 0.42 * 0.15}
-    data = build_ensemble_tflite(models, weights)
+ENSEMBLE_WEIGHTS = {"effnet_test": 0.58, "bert_test": 0.42 * 0.85, "deberta_test": 0.42 * 0.15}
+
+
+@pytest.fixture(scope="module")
+def ensemble_variants(models):
+    """The test ensemble in every precision, converted from one frozen graph."""
+    keras_models, kinds = keras_ensemble(models)
+    return convert_variants(ServingModule(keras_models, kinds, ENSEMBLE_WEIGHTS))
+
+
+def test_ensemble_tflite_is_the_weighted_sum_of_logits(models, sequences, ensemble_variants):
     subset = {k: sequences[k] for k in list(sequences)[:4] + ["one_frame", "all_nan", "long"]}
-    table = checks.parity(models, subset, data, weights)
+    table = checks.parity(models, subset, ensemble_variants["fp32"], ENSEMBLE_WEIGHTS)
     assert table["tflite"].max() <= TOL
     assert table["keras"].max() <= TOL
+
+
+def test_quantised_variants_stay_close_to_fp32_on_real_files(ensemble_variants, sequences):
+    real = [x for k, x in sequences.items() if "/" in k]
+    runners = {p: signature_runner(data) for p, data in ensemble_variants.items()}
+    out = {p: np.stack([run_tflite(r, x) for x in real]) for p, r in runners.items()}
+    scale = np.abs(out["fp32"]).max()
+    assert scale > 1.0
+    assert np.abs(out["fp16"] - out["fp32"]).max() <= 1e-2 * scale
+    int8_error = np.abs(out["dynamic_int8"] - out["fp32"]).max()
+    assert 0 < int8_error <= 0.1 * scale  # quantised (not a silent fp32 copy), and still the same model
+    assert (out["dynamic_int8"].argmax(1) == out["fp32"].argmax(1)).mean() >= 0.9
+    assert len(ensemble_variants["dynamic_int8"]) < 0.4 * len(ensemble_variants["fp32"])
+
+
+def test_reference_style_graph_converts_to_its_own_keras_source(models, sequences):
+    # The latency baseline must compute what it claims (a graph that lost its weights times just as well).
+    members = dict(zip(("cnn", "bert", "deberta"), models.values()))
+    module = reference_style.reference_style_module(members)
+    runner = signature_runner(convert(module))
+    for name in list(sequences)[:3] + ["one_frame", "long"]:
+        x = sequences[name]
+        expected = module.serve(tf.constant(x))["outputs"].numpy()
+        got = run_tflite(runner, x)
+        assert np.abs(expected).max() > 1.0
+        assert np.abs(got - expected).max() <= TOL * 10, name
+
+
+def test_onnx_ensemble_equals_the_torch_ensemble(models, sequences, tmp_path):
+    from islr.export.onnx import OnnxEnsembleModel, save_onnx_ensemble
+
+    model = OnnxEnsembleModel(save_onnx_ensemble(models, ENSEMBLE_WEIGHTS, tmp_path))
+    for name in list(sequences)[:3] + ["one_frame", "all_nan", "long"]:
+        x = sequences[name]
+        with checks.single_torch_thread():
+            ref = sum(w * checks.torch_logits(models[k], x) for k, w in ENSEMBLE_WEIGHTS.items())
+        assert np.abs(model(x) - ref).max() <= TOL, name
+
+
+def test_tensorflow_start_up_noise_is_dropped_and_other_stderr_kept(capfd):
+    with filtered_stderr():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"a real warning from native code\n")
+    err = capfd.readouterr().err
+    assert "a real warning from native code" in err and "absl::InitializeLog" not in err
+
+
+def test_importing_the_export_code_prints_no_tensorflow_banner():
+    proc = subprocess.run([sys.executable, "-c", "import islr.export.tflite"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "absl::InitializeLog" not in proc.stderr and "oneDNN" not in proc.stderr, proc.stderr
 
 
 def test_tflite_has_the_kaggle_signature(tflite_models):

@@ -11,28 +11,64 @@ from islr.models import create_model
 from islr.predict import TFLiteSignModel, predict_files, sign_names
 
 REPO_VIDEO = "data/videos/soup.mp4"
+WEIGHTS = {"cnn": 0.5, "bert": 0.3, "deberta": 0.2}
 
 
 @pytest.fixture(scope="module")
-def tflite_model(tmp_path_factory):
+def members():
+    """A tiny 3-model ensemble with large, non-trivial logits (so that its top-5 is well defined)."""
+    from islr.export.checks import randomize_for_parity
+
+    out = {}
+    for seed, (name, arch) in enumerate(zip(WEIGHTS, ("effnet_test", "bert_test", "deberta_test"))):
+        torch.manual_seed(seed)
+        out[name] = randomize_for_parity(create_model(arch), seed=seed)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tflite_model(members, tmp_path_factory):
     from islr.export.tflite import build_ensemble_tflite, save_tflite
 
-    torch.manual_seed(0)
-    models = {name: create_model(name).eval() for name in ("effnet_test", "bert_test", "deberta_test")}
-    models = dict(zip(("cnn", "bert", "deberta"), models.values()))
-    data = build_ensemble_tflite(models, {"cnn": 0.5, "bert": 0.3, "deberta": 0.2})
-    return save_tflite(data, tmp_path_factory.mktemp("model") / "model.tflite")
+    return save_tflite(build_ensemble_tflite(members, WEIGHTS), tmp_path_factory.mktemp("model") / "model.tflite")
 
 
-def test_predict_parquet_and_pose_files(tflite_model, sample_files):
+@pytest.fixture(scope="module")
+def onnx_model(members, tmp_path_factory):
+    from islr.export.onnx import save_onnx_ensemble
+
+    return save_onnx_ensemble(members, WEIGHTS, tmp_path_factory.mktemp("model") / "onnx")
+
+
+def test_predict_gives_the_torch_ensembles_top5_on_parquet_and_pose_files(tflite_model, members, sample_files):
+    from islr.export.checks import single_torch_thread, torch_logits
+    from islr.predict import read_any
+
     files = [*sample_files[:3], "tests/fixtures/example.pose", "tests/fixtures/hand_estimation_0ff215ef.pose"]
     preds = predict_files(files, TFLiteSignModel(tflite_model), sign_names())
     assert [p.error for p in preds] == [None] * 5
-    for p in preds:
-        assert len(p.top) == 5 and p.frames > 0
-        probs = [v for _, v in p.top]
-        assert probs == sorted(probs, reverse=True) and all(0 < v <= 1 for v in probs)
-        assert {s for s, _ in p.top} <= set(sign_names())
+    names = sign_names()
+    for f, p in zip(files, preds):
+        x = read_any(f)
+        with single_torch_thread():
+            logits = sum(w * torch_logits(members[k], x) for k, w in WEIGHTS.items())
+        probs = torch.softmax(torch.from_numpy(logits), 0).numpy()
+        order = np.argsort(-probs)[:5]
+        assert p.frames == len(x) > 0
+        assert [s for s, _ in p.top] == [names[i] for i in order], f
+        assert np.allclose([v for _, v in p.top], probs[order], atol=1e-4), f
+
+
+def test_onnx_backend_matches_tflite_on_real_files(tflite_model, onnx_model, sample_files):
+    from islr.export.checks import PARITY_TOL
+    from islr.predict import load_sign_model, read_any
+
+    tfl, ort = load_sign_model(tflite_model), load_sign_model(onnx_model)  # backend chosen by file vs folder
+    for f in [*sample_files[:4], "tests/fixtures/example.pose"]:
+        x = read_any(f)
+        a, b = tfl(x), ort(x)
+        assert a.shape == b.shape == (250,)
+        assert np.abs(a - b).max() <= PARITY_TOL * max(1.0, np.abs(a).max()), f
 
 
 def test_bad_file_is_named_and_the_others_still_predicted(tflite_model, sample_files, tmp_path):
@@ -46,6 +82,16 @@ def test_bad_file_is_named_and_the_others_still_predicted(tflite_model, sample_f
     assert [r["error"] is None for r in rows] == [True, False, True]
     assert "broken.parquet" in rows[1]["error"]
     assert len(rows[0]["top"]) == 5 and len(rows[2]["top"]) == 5
+
+
+def test_predict_cli_onnx_backend_gives_the_tflite_top5(tflite_model, onnx_model, sample_files):
+    def top(backend_args):
+        proc = subprocess.run([sys.executable, "-m", "islr", "predict", str(sample_files[1]), "--json",
+                               *backend_args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return [t["sign"] for t in json.loads(proc.stdout)["top"]]
+
+    assert top(["--backend", "onnx", "--model", str(onnx_model)]) == top(["--model", str(tflite_model)])
 
 
 def test_predict_without_model_says_so(tmp_path, sample_files):

@@ -160,13 +160,14 @@ def model_knowledge(model_path: str | Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from islr.predict import TFLiteSignModel, default_model, sign_names
+    from islr.predict import BACKENDS, default_model, load_sign_model, sign_names
 
     ap = argparse.ArgumentParser(prog="islr live", description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--camera", type=int, help="camera index (e.g. 0)")
     src.add_argument("--video", help="replay a video file as if it were a camera")
-    ap.add_argument("--model", default="", help=f"TFLite model (default: {default_model()})")
+    ap.add_argument("--model", default="", help=f"TFLite file or ONNX ensemble folder (default: {default_model()})")
+    ap.add_argument("--backend", choices=BACKENDS, default=None, help="tflite or onnx (default: from --model)")
     ap.add_argument("--window", type=int, default=48, help="frames in the sliding window")
     ap.add_argument("--every", type=int, default=4, help="score every N frames")
     ap.add_argument("--out", default=None, help="write the annotated video to this .mp4")
@@ -176,8 +177,12 @@ def main(argv: list[str]) -> int:
     if args.video and not Path(args.video).exists():
         print(f"islr live: no video {args.video}", file=sys.stderr)
         return 2
-    model_path = args.model or default_model()
-    model = TFLiteSignModel(model_path)
+    model_path = args.model or default_model(args.backend)
+    try:
+        model = load_sign_model(model_path, args.backend)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"islr live: {exc}", file=sys.stderr)
+        return 2
     print(f"[live] {model_knowledge(model_path)}", file=sys.stderr)
     print(f"[live] scores are {SCORE_KIND}s (higher = more likely; not probabilities)", file=sys.stderr)
     start = time.perf_counter()

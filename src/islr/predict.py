@@ -1,10 +1,12 @@
-"""``python -m islr predict FILE...``: top-5 signs per file with the Kaggle-contract TFLite model.
+"""``python -m islr predict FILE...``: top-5 signs per file with the Kaggle-contract ensemble.
 
 Inputs: asl-signs parquet files (:func:`islr.io.read_landmarks`), MediaPipe Holistic ``.pose`` files
 (:func:`islr.io.read_pose`) and videos (landmarks extracted with MediaPipe Holistic in the extraction environment,
 :mod:`islr.extract`). The model is any TFLite file with the competition signature (``serving_default``: ``inputs``
 [N, 543, 3] float32 → ``outputs`` [250]); by default the one the notebook chain wrote to
-``outputs/submission/model.tflite``. A file that cannot be read gets an error line naming it; the others are still
+``outputs/submission/model.tflite``. ``--backend onnx`` (or ``--model`` naming a folder) runs the same ensemble as
+ONNX members with onnxruntime (:class:`islr.export.onnx.OnnxEnsembleModel`, written beside it as
+``outputs/submission/onnx/``). A file that cannot be read gets an error line naming it; the others are still
 predicted, and the exit status is 1 if any failed.
 """
 
@@ -20,34 +22,10 @@ import numpy as np
 from scipy.special import softmax
 
 from islr import paths
+# The one TFLite runner and default model location (no TensorFlow import); re-exported for the CLI and notebooks.
+from islr.export.runtime import BACKENDS, TFLiteSignModel, default_model, load_sign_model  # noqa: F401
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
-
-
-def default_model() -> Path:
-    """The ensemble TFLite model written by notebook 06."""
-    return paths.outputs_dir() / "submission" / "model.tflite"
-
-
-class TFLiteSignModel:
-    """A Kaggle-contract TFLite model, called exactly like the competition harness did.
-
-    Args:
-        model_path: the .tflite file.
-        threads: interpreter threads.
-    """
-
-    def __init__(self, model_path: str | Path, threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.path = Path(model_path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"no TFLite model at {self.path} (run the notebook chain, or pass --model)")
-        self.runner = Interpreter(str(self.path), num_threads=threads).get_signature_runner("serving_default")
-
-    def __call__(self, landmarks: np.ndarray) -> np.ndarray:
-        """(T, 543, 3) float32 with NaNs → (250,) scores (raw ensemble logits)."""
-        return np.asarray(self.runner(inputs=np.asarray(landmarks, np.float32))["outputs"]).reshape(-1)
 
 
 def read_any(path: str | Path) -> np.ndarray:
@@ -118,13 +96,15 @@ def format_table(preds: list[Prediction]) -> str:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="islr predict", description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", help="parquet, .pose or video files")
-    ap.add_argument("--model", default="", help=f"TFLite model (default: {default_model()})")
+    ap.add_argument("--model", default="", help=f"TFLite file or ONNX ensemble folder (default: {default_model()})")
+    ap.add_argument("--backend", choices=BACKENDS, default=None,
+                    help="tflite (LiteRT) or onnx (onnxruntime); default: from --model, else the measured faster one")
     ap.add_argument("--top", type=int, default=5, help="how many signs per file")
     ap.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     try:
-        model = TFLiteSignModel(args.model or default_model(), args.threads)
+        model = load_sign_model(args.model or None, args.backend, args.threads)
     except (FileNotFoundError, ValueError) as exc:
         print(f"islr predict: {exc}", file=sys.stderr)
         return 2

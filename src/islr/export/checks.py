@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 import torch
 
 from islr import paths
 from islr.export import tf_preprocess
-from islr.export.onnx import export_onnx, run_onnx, session
+from islr.export._tf import tf
+from islr.export.onnx import export_onnx, model_input, run_onnx, session
 from islr.export.tflite import keras_ensemble, run_tflite, signature_runner
 from islr.export.transfer import model_kind
 from islr.io import read_landmarks
@@ -99,14 +99,6 @@ def torch_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         return model(feats[None], mask[None]).numpy()[0]
 
 
-def _model_input_torch(model: torch.nn.Module, x: np.ndarray) -> torch.Tensor:
-    """The ONNX input of one sequence: image (1,3,160,80), or features of the real frames (1, n, 972)."""
-    if model_kind(model) == "cnn":
-        return cnn_input_single(x)[None]
-    feats, mask = transformer_input_single(x)
-    return feats[None, : max(int(mask.sum()), 1)]  # n = 0 only for T = 0: one zero frame stands in
-
-
 @contextlib.contextmanager
 def single_torch_thread():
     """Run torch on one thread inside the block (restored after).
@@ -168,7 +160,7 @@ def parity(models: Mapping[str, torch.nn.Module], sequences: Mapping[str, np.nda
             if runner is not None:
                 row["tflite"] = _max_abs(run_tflite(runner, x), ref)
             if sessions is not None:
-                onnx_out = sum(weights[k] * run_onnx(sessions[k], _model_input_torch(m, x))[0]
+                onnx_out = sum(weights[k] * run_onnx(sessions[k], model_input(model_kind(m), x))[0]
                                for k, m in models.items())
                 row["onnx"] = _max_abs(onnx_out, ref)
             rows[name] = row
@@ -230,18 +222,46 @@ def size_mb(path: str | Path) -> float:
 
 def time_calls(fn: Callable[[np.ndarray], object], inputs: Sequence[np.ndarray], warmup: int = 3,
                repeats: int = 1) -> dict[str, float]:
-    """Median / mean / p90 milliseconds per call of ``fn`` over ``inputs`` (after ``warmup`` untimed calls)."""
-    for x in list(inputs)[:warmup]:
-        fn(x)
-    times = []
-    for _ in range(repeats):
-        for x in inputs:
-            start = time.perf_counter()
-            fn(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    times = np.asarray(times)
+    """Median / mean / p90 milliseconds per call of ``fn`` over ``inputs`` (after ``warmup`` untimed calls).
+
+    The one timing helper of the export code and benchmarks (one function, several: :func:`interleaved_ms`).
+    """
+    times = interleaved_ms({"fn": fn}, inputs, rounds=repeats, warmup=warmup, reduce=None)["fn"].ravel()
     return dict(median_ms=float(np.median(times)), mean_ms=float(times.mean()),
                 p90_ms=float(np.percentile(times, 90)), n=len(times))
+
+
+def interleaved_ms(fns: Mapping[str, Callable[[np.ndarray], object]], inputs: Sequence[np.ndarray],
+                   rounds: int = 1, warmup: int = 3, reduce: str | None = "min") -> dict[str, np.ndarray]:
+    """Milliseconds per call of several functions on the same inputs, interleaved so that load changes on a
+    shared machine hit all of them alike: for each round, for each input, every function once (in turn).
+
+    Args:
+        fns: name → function of one input.
+        inputs: the inputs (e.g. real (T, 543, 3) sequences).
+        rounds: passes over the inputs.
+        warmup: untimed calls of each function on the first inputs.
+        reduce: "min" = per input, the fastest of the rounds (the least disturbed); None = keep every round.
+
+    Returns:
+        name → (len(inputs),) array with ``reduce="min"``, else (rounds, len(inputs)).
+    """
+    inputs = list(inputs)
+    for x in inputs[:warmup]:
+        for fn in fns.values():
+            fn(x)
+    times = {name: np.empty((rounds, len(inputs))) for name in fns}
+    for r in range(rounds):
+        for i, x in enumerate(inputs):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn(x)
+                times[name][r, i] = (time.perf_counter() - start) * 1e3
+    if reduce == "min":
+        return {name: t.min(axis=0) for name, t in times.items()}
+    if reduce is not None:
+        raise ValueError(f"reduce must be 'min' or None, got {reduce!r}")
+    return times
 
 
 def latency(tflite_path: str | Path, inputs: Sequence[np.ndarray], threads: int = 1, xnnpack: bool = True,

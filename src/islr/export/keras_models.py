@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import math
 
-import keras
-from keras import layers, ops
 from torch import nn
+
+from islr.export._tf import keras
+
+layers, ops = keras.layers, keras.ops
 
 #: Depthwise-conv implementations of :func:`build_keras_effnet`.
 DEPTHWISE_MODES = ("shift_add", "keras")

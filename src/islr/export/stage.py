@@ -25,15 +25,11 @@ from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs,
 from islr.evaluation import topk_accuracy
 from islr.export import checks
 from islr.export.onnx import export_onnx
+from islr.export.runtime import submission_dir
 from islr.export.tflite import build_ensemble_tflite, build_tflite, run_tflite, save_tflite, signature_runner
 from islr.runs import MEMBERS
 
 SIZE_BUDGET_MB = 40.0
-
-
-def submission_dir() -> Path:
-    """``outputs/submission`` (model.tflite, submission.zip): where ``islr predict`` looks by default."""
-    return paths.outputs_dir() / "submission"
 
 
 def export_trained(cfg: Config, models: dict) -> dict[str, dict[str, Path]]:

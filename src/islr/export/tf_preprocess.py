@@ -19,8 +19,8 @@ mask (see ``benchmarks/bench_export_latency.py`` for the dynamic-length vs padde
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
+from islr.export._tf import tf
 from islr.landmarks import CNN_POINTS, LIP, TRANSFORMER_PART_COLUMNS, TRANSFORMER_POINTS
 from islr.preprocess.cnn import N_FRAMES, STD_EPS
 from islr.preprocess.transformer import HAND_ANGLE_POINTS, HAND_PAIRS, LIP_ANGLE_POINTS, LIP_PAIRS, MAX_LEN

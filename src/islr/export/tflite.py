@@ -15,7 +15,7 @@ fp16 weights (``optimizations`` + ``supported_types=[tf.float16]``) are an optio
 reference.
 
 Run it as the harness does: ``Interpreter(path).get_signature_runner("serving_default")(inputs=x)["outputs"]``
-(:func:`run_tflite`).
+(:func:`islr.export.runtime.run_tflite`).
 """
 
 from __future__ import annotations
@@ -24,22 +24,20 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 from torch import nn
 
 from islr.export import tf_preprocess
+from islr.export._tf import convert_variables_to_constants_v2, keras, tf
+# The runtime side (no TensorFlow) lives in islr.export.runtime; re-exported here for the build-and-check code.
+from islr.export.runtime import (INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY, TFLiteSignModel, interpreter,  # noqa: F401
+                                 run_tflite, signature_runner)
 from islr.export.transfer import model_kind, to_keras
 
 # The SavedModel round trip of :func:`convert` logs "Assets written" and a custom-gradient warning per call; both
 # are expected (inference needs no gradients) and only bury the notebook's output.
 tf.get_logger().setLevel("ERROR")
 
-SIGNATURE_KEY = "serving_default"
-INPUT_NAME = "inputs"
-OUTPUT_NAME = "outputs"
 N_LANDMARKS = 543
 
 #: Input kind → TF preprocessing of one raw (T, 543, 3) sequence.
@@ -84,28 +82,45 @@ class ServingModule(tf.Module):
         return {OUTPUT_NAME: total}
 
 
-def convert(module: ServingModule, fp16: bool = False) -> bytes:
+#: Weight/compute formats :func:`convert` can write (measured in ``benchmarks/bench_export_latency.py``):
+#: "fp32"; "fp16" (float16 weights, float32 compute on CPU); "dynamic_int8" (int8 weights of the dense and conv
+#: layers, activations quantised per call by the kernels; everything else, including the preprocessing, float32).
+PRECISIONS = ("fp32", "fp16", "dynamic_int8")
+
+
+def convert(module: ServingModule, fp16: bool = False, precision: str | None = None) -> bytes:
     """Freeze the module's serving function and convert it to a TFLite flatbuffer.
 
     Args:
         module: The serving module.
-        fp16: Store weights as float16 (computation stays float32 on CPU).
+        fp16: Shortcut for ``precision="fp16"``.
+        precision: One of :data:`PRECISIONS` (None = "fp16" if ``fp16`` else "fp32").
 
     Returns:
         The .tflite bytes with the ``serving_default`` signature.
     """
+    precision = precision or ("fp16" if fp16 else "fp32")
+    return convert_variants(module, (precision,))[precision]
+
+
+def convert_variants(module: ServingModule, precisions=PRECISIONS) -> dict[str, bytes]:
+    """:func:`convert` to several precisions from one frozen graph (traced and saved once)."""
     spec = tf.TensorSpec([None, N_LANDMARKS, 3], tf.float32, name=INPUT_NAME)
-    return convert_concrete(module.serve.get_concrete_function(), spec, fp16)
+    return convert_concrete(module.serve.get_concrete_function(), spec, precisions=precisions)
 
 
-def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False) -> bytes:
+def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False, precisions=None):
     """TFLite bytes of a one-input concrete function returning ``{"outputs": tensor}``.
 
     Args:
         concrete: ``tf.function(...).get_concrete_function()``; may read Keras 3 variables.
         input_spec: Its input spec; its name becomes the signature's input name.
-        fp16: float16 weights.
+        fp16: float16 weights (when ``precisions`` is None).
+        precisions: Several of :data:`PRECISIONS`: then a dict precision → bytes is returned.
     """
+    for p in precisions or ():
+        if p not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {p!r}")
     # Freeze: every variable read becomes a constant. A tf.Module does not track Keras 3 variables (its
     # `variables` is empty), so converting the live function (by concrete function or SavedModel) dropped the
     # weights here and returned NaN with no error.
@@ -117,12 +132,19 @@ def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False) ->
         # Keras' SiLU carries a custom gradient whose captures cannot be saved; inference needs no gradients.
         tf.saved_model.save(wrapper, tmp, signatures={SIGNATURE_KEY: wrapper.serve.get_concrete_function()},
                             options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[SIGNATURE_KEY])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # fail loudly on a non-builtin op
-        if fp16:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        return converter.convert()
+        if precisions is None:
+            return _convert_saved(tmp, "fp16" if fp16 else "fp32")
+        return {p: _convert_saved(tmp, p) for p in precisions}
+
+
+def _convert_saved(saved_dir: str, precision: str) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE_KEY])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # fail loudly on a non-builtin op
+    if precision in ("fp16", "dynamic_int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
 
 
 def keras_to_tflite(keras_model: keras.Model, fp16: bool = False) -> bytes:
@@ -163,14 +185,15 @@ def keras_ensemble(models: Mapping[str, nn.Module], depthwise: str | None = None
 
 
 def build_ensemble_tflite(models: Mapping[str, nn.Module], weights: Mapping[str, float] | None = None,
-                          fp16: bool = False, depthwise: str | None = None) -> bytes:
+                          fp16: bool = False, depthwise: str | None = None, precision: str | None = None) -> bytes:
     """One TFLite model computing each preprocessing once and the weighted sum of the models' raw logits.
 
     Args:
         models: name → torch model (HypercolumnEfficientNet and/or FrameTransformer).
         weights: name → weight (None = 1 for a single model; required for several).
-        fp16: float16 weights.
+        fp16: float16 weights (shortcut for ``precision="fp16"``).
         depthwise: CNN depthwise implementation ("shift_add" / "keras"; None = default).
+        precision: One of :data:`PRECISIONS` (None = fp32, or fp16 if ``fp16``).
 
     Returns:
         The .tflite bytes (signature ``serving_default``: ``inputs`` [None, 543, 3] → ``outputs`` [C]).
@@ -180,7 +203,7 @@ def build_ensemble_tflite(models: Mapping[str, nn.Module], weights: Mapping[str,
             raise ValueError("weights are required for an ensemble of several models")
         weights = {name: 1.0 for name in models}
     keras_models, kinds = keras_ensemble(models, depthwise)
-    return convert(ServingModule(keras_models, kinds, weights), fp16=fp16)
+    return convert(ServingModule(keras_models, kinds, weights), fp16=fp16, precision=precision)
 
 
 def build_tflite(model: nn.Module, fp16: bool = False, depthwise: str | None = None) -> bytes:
@@ -194,31 +217,3 @@ def save_tflite(data: bytes, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-def interpreter(model: str | Path | bytes, num_threads: int | None = None, xnnpack: bool = True):
-    """A LiteRT ``Interpreter`` for a .tflite path or bytes.
-
-    Args:
-        model: Path or flatbuffer bytes.
-        num_threads: CPU threads (None = the interpreter default).
-        xnnpack: False disables the default XNNPACK delegate (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``).
-    """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    kwargs = {"num_threads": num_threads} if num_threads is not None else {}
-    if not xnnpack:
-        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    if isinstance(model, (bytes, bytearray)):
-        return Interpreter(model_content=bytes(model), **kwargs)
-    return Interpreter(model_path=str(model), **kwargs)
-
-
-def run_tflite(runner, x: np.ndarray) -> np.ndarray:
-    """Logits of one (T, 543, 3) sequence through a signature runner (the Kaggle harness call)."""
-    return runner(**{INPUT_NAME: np.asarray(x, dtype=np.float32)})[OUTPUT_NAME]
-
-
-def signature_runner(model: str | Path | bytes, num_threads: int | None = None, xnnpack: bool = True):
-    """``interpreter(...).get_signature_runner("serving_default")``, with no explicit ``allocate_tensors``."""
-    return interpreter(model, num_threads, xnnpack).get_signature_runner(SIGNATURE_KEY)

@@ -29,12 +29,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import keras
 import numpy as np
 import torch
-from keras import layers
 
+from islr.export._tf import keras
 from islr.export.keras_models import AddEmbeddingRows, PrependToken, ShiftAddDepthwiseConv2D, TokenConv1D
+
+layers = keras.layers
 
 #: Torch keys that are allowed to stay unused, with the reason (regex on the full key).
 IGNORED_KEYS: dict[str, str] = {

@@ -11,7 +11,6 @@ stage goes through the same :func:`islr.train.run.train_fold` (a frozen teacher 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -59,21 +58,17 @@ def _student_seed(cfg: Config, family: str) -> int:
 
 def forward_latency_ms(model: torch.nn.Module, n_frames: int = 48, n_features: int = 972, repeats: int = 30
                        ) -> float:
-    """Median CPU latency (ms) of one eval forward pass at batch 1 with ``n_frames`` real frames, 1 thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = model.eval().cpu()
-        x, mask = torch.randn(1, n_frames, n_features), torch.ones(1, n_frames, dtype=torch.long)
-        times = []
-        with torch.inference_mode():
-            for _ in range(repeats + 3):
-                start = time.perf_counter()
-                model(x, mask)
-                times.append(time.perf_counter() - start)
-        return float(np.median(times[3:]) * 1e3)
-    finally:
-        torch.set_num_threads(threads)
+    """Median CPU latency (ms) of one eval forward pass at batch 1 with ``n_frames`` real frames, 1 thread
+    (``torch.utils.benchmark``, which sets and restores the thread count itself)."""
+    from torch.utils import benchmark
+
+    model = model.eval().cpu()
+    x, mask = torch.randn(1, n_frames, n_features), torch.ones(1, n_frames, dtype=torch.long)
+    with torch.inference_mode():
+        model(x, mask)  # warm-up
+        timer = benchmark.Timer("model(x, mask)", globals={"model": model, "x": x, "mask": mask}, num_threads=1)
+        # `repeats` blocks of one call each: the median is over single calls, as before.
+        return float(benchmark.Measurement.merge([timer.timeit(1) for _ in range(repeats)])[0].median * 1e3)
 
 
 def compare(stages: dict[str, tuple[torch.nn.Module, Path]], labels: np.ndarray) -> pd.DataFrame:
