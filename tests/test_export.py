@@ -11,8 +11,8 @@ import torch
 from islr.export import checks, reference_style
 from islr.export._tf import filtered_stderr, tf
 from islr.export.keras_models import build_keras_effnet, feature_map_sizes
-from islr.export.tflite import ServingModule, build_tflite, convert, convert_variants, interpreter, \
-    keras_ensemble, run_tflite, signature_runner
+from islr.export.tflite import PRECISIONS, SUBMISSION_PRECISION, build_tflite, convert, interpreter, run_tflite, \
+    signature_runner
 from islr.export.transfer import WeightTransferError, to_keras, transfer_weights
 from islr.models import create_model
 
@@ -86,10 +86,38 @@ ENSEMBLE_WEIGHTS = {"effnet_test": 0.58, "bert_test": 0.42 * 0.85, "deberta_test
 
 
 @pytest.fixture(scope="module")
-def ensemble_variants(models):
-    """The test ensemble in every precision, converted from one frozen graph."""
-    keras_models, kinds = keras_ensemble(models)
-    return convert_variants(ServingModule(keras_models, kinds, ENSEMBLE_WEIGHTS))
+def submission(models, tmp_path_factory):
+    """notebook 06's build_submission on the test ensemble, written under a temporary outputs folder."""
+    from islr.export import stage
+
+    before = os.environ.get("ISLR_OUTPUTS")
+    os.environ["ISLR_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
+    try:
+        yield stage.build_submission(models, ENSEMBLE_WEIGHTS)
+    finally:
+        if before is None:
+            del os.environ["ISLR_OUTPUTS"]
+        else:
+            os.environ["ISLR_OUTPUTS"] = before
+
+
+@pytest.fixture(scope="module")
+def ensemble_variants(submission):
+    """The test ensemble in every precision (bytes), converted from one frozen graph."""
+    return {p: submission[p].read_bytes() for p in PRECISIONS}
+
+
+def test_submission_zip_holds_the_chosen_precision_and_onnx_agrees(submission, ensemble_variants, sequences):
+    import zipfile
+
+    from islr.export.runtime import load_sign_model
+
+    with zipfile.ZipFile(submission["submission"].parent / "submission.zip") as zf:
+        assert zf.namelist() == ["model.tflite"]
+        assert zf.read("model.tflite") == ensemble_variants[SUBMISSION_PRECISION]
+    onnx, fp32 = load_sign_model(submission["onnx"]), load_sign_model(submission["fp32"])
+    for name in list(sequences)[:3] + ["all_nan"]:
+        assert np.abs(onnx(sequences[name]) - fp32(sequences[name])).max() <= TOL, name
 
 
 def test_ensemble_tflite_is_the_weighted_sum_of_logits(models, sequences, ensemble_variants):

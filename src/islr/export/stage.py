@@ -6,9 +6,9 @@ Trained models, their folders and OOF logits are read through :mod:`islr.runs` (
 * :func:`export_trained` — each trained fold-0 model (CNN, BERT, DeBERTa) → its own Kaggle-contract TFLite and ONNX.
 * :func:`fit_ensemble` — the reference's weight grid on out-of-fold logits (raw logits; softmax compared), real rows
   of held-out participants first when the data has real recordings.
-* :func:`build_submission` — one TFLite graph (preprocessing once + the three networks + weighted sum) and
-  ``submission.zip`` holding ``model.tflite``, plus the fp16 variant.
-* :func:`tflite_accuracy` — accuracy of a converted model on validation sequences (e.g. fp32 vs fp16).
+* :func:`build_submission` — one TFLite graph (preprocessing once + the three networks + weighted sum) in fp32,
+  fp16 and dynamic-range int8, ``submission.zip`` holding the chosen one as ``model.tflite``, and the ONNX members.
+* :func:`tflite_accuracy` — accuracy of a converted model on validation sequences (e.g. fp32 vs int8).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from islr.config import Config
 from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs, fit_weights
 from islr.evaluation import topk_accuracy
 from islr.export import checks
-from islr.export.onnx import export_onnx
+from islr.export.onnx import export_onnx, save_onnx_ensemble
 from islr.export.runtime import submission_dir
-from islr.export.tflite import build_ensemble_tflite, build_tflite, run_tflite, save_tflite, signature_runner
+from islr.export.tflite import PRECISIONS, SUBMISSION_PRECISION, ServingModule, build_tflite, convert_variants, \
+    keras_ensemble, run_tflite, save_tflite, signature_runner
 from islr.runs import MEMBERS
 
 SIZE_BUDGET_MB = 40.0
@@ -134,15 +135,27 @@ def _participant_oof(cfg: Config) -> list[tuple[int, dict[str, np.ndarray], np.n
     return out
 
 
-def build_submission(models: dict, weights: dict[str, float], fp16: bool = False) -> Path:
-    """The one-graph ensemble TFLite; fp32 goes to ``model.tflite`` + ``submission.zip``, fp16 beside it."""
+def build_submission(models: dict, weights: dict[str, float], precision: str = SUBMISSION_PRECISION
+                     ) -> dict[str, Path]:
+    """The one-graph ensemble in every precision, its ``submission.zip`` and the same ensemble as ONNX.
+
+    All of :data:`islr.export.tflite.PRECISIONS` are converted from one frozen graph to ``model_<precision>.tflite``;
+    ``precision`` (default: :data:`islr.export.tflite.SUBMISSION_PRECISION`, chosen by
+    ``benchmarks/bench_export_latency.py`` and ``bench_quantisation.py``) is also written as ``model.tflite`` and
+    zipped; ``onnx/`` holds the members for ``islr predict --backend onnx``.
+
+    Returns:
+        ``{"submission": model.tflite, <precision>: model_<precision>.tflite, ..., "onnx": folder}``.
+    """
     out = submission_dir()
-    name = "model_fp16.tflite" if fp16 else "model.tflite"
-    path = save_tflite(build_ensemble_tflite(models, weights, fp16=fp16), out / name)
-    if not fp16:
-        with zipfile.ZipFile(out / "submission.zip", "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.write(path, arcname="model.tflite")  # Kaggle expects exactly this name at the archive root
-    return path
+    keras_models, kinds = keras_ensemble(models)
+    variants = convert_variants(ServingModule(keras_models, kinds, weights), PRECISIONS)
+    files = {p: save_tflite(data, out / f"model_{p}.tflite") for p, data in variants.items()}
+    files["submission"] = save_tflite(variants[precision], out / "model.tflite")
+    with zipfile.ZipFile(out / "submission.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(files["submission"], arcname="model.tflite")  # Kaggle expects exactly this name at the archive root
+    files["onnx"] = save_onnx_ensemble(models, weights, out / "onnx")
+    return files
 
 
 def tflite_accuracy(path: Path, prepared, indices) -> float:

@@ -86,6 +86,9 @@ class ServingModule(tf.Module):
 #: "fp32"; "fp16" (float16 weights, float32 compute on CPU); "dynamic_int8" (int8 weights of the dense and conv
 #: layers, activations quantised per call by the kernels; everything else, including the preprocessing, float32).
 PRECISIONS = ("fp32", "fp16", "dynamic_int8")
+#: The precision of the submitted ``model.tflite`` (notebook 06), chosen by latency and the top-1 delta against
+#: fp32 (``benchmarks/bench_export_latency.py``, ``benchmarks/bench_quantisation.py``).
+SUBMISSION_PRECISION = "dynamic_int8"
 
 
 def convert(module: ServingModule, fp16: bool = False, precision: str | None = None) -> bytes:
