@@ -43,7 +43,7 @@ from islr.models.transformer import truncate_layers
 from islr.report import record_benchmark
 
 #: The real sample beside a checkout (repo/../shared/data/asl_signs_sample), used when present.
-DEFAULT_REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"
+DEFAULT_REAL_DIR = checks.shared_real_sample(Path(__file__))
 REFERENCE = "reference-style"
 
 
@@ -55,7 +55,8 @@ def real_sequences(real_dir: Path | None, n: int) -> tuple[list[np.ndarray], str
     unique = [read_landmarks(f) for f in files]
     seqs = [unique[i % len(unique)] for i in range(max(n, len(unique)))]
     cycled = f", cycled to {len(seqs)}" if len(seqs) > len(unique) else ""
-    return seqs, f"{len(unique)} real asl-signs sequences (bundled sample + {real_dir}){cycled}"
+    extra = real_dir.name if real_dir else 'nothing else'
+    return seqs, f"{len(unique)} real asl-signs sequences (bundled sample + {extra}){cycled}"
 
 
 def full_size_models(seed: int = 0) -> dict[str, torch.nn.Module]:

@@ -35,7 +35,7 @@ from islr.export.tflite import PRECISIONS, REFERENCE_WEIGHTS, ServingModule, con
 from islr.io import read_landmarks, read_train_index
 from islr.train.run import split
 
-DEFAULT_REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "asl_signs_sample"
+DEFAULT_REAL_DIR = checks.shared_real_sample(Path(__file__))
 
 
 def real_held_out(real_dir: Path, prepared, sign_map: dict[str, int]) -> tuple[list[np.ndarray], np.ndarray]:

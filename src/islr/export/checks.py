@@ -45,6 +45,16 @@ def sample_files(sample_dir: str | Path | None = None) -> list[Path]:
     return sorted(root.glob("train_landmark_files/*/*.parquet"))
 
 
+def shared_real_sample(start: str | Path) -> Path | None:
+    """``shared/data/asl_signs_sample`` in the nearest folder above ``start`` that has one (the development
+    machine's 86 extra real sequences beside the checkout), or None. Benchmarks use it when present."""
+    for parent in Path(start).resolve().parents:
+        candidate = parent / "shared" / "data" / "asl_signs_sample"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def parity_sequences(sample_dir: str | Path | None = None, long_frames: int = 161) -> dict[str, np.ndarray]:
     """Real sequences keyed by file stem, plus "one_frame", "all_nan" and "long" (≥ ``long_frames`` frames).
 
