@@ -24,6 +24,7 @@ Run: ``python benchmarks/bench_export_latency.py [--n 110] [--rounds 3] [--out D
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 from pathlib import Path
 
@@ -66,12 +67,23 @@ def full_size_models(seed: int = 0) -> dict[str, torch.nn.Module]:
             "deberta": create_model("deberta").eval()}
 
 
-def build_graphs(models: dict, out_dir: Path) -> dict[str, Path]:
-    """Every TFLite graph of the comparison, written to ``out_dir`` (step order: each row changes one thing)."""
+GRAPHS = (REFERENCE, "+ stock depthwise", "+ our preprocessing (ours fp32)", "ours fp16", "ours dynamic int8",
+          "ours 3-layer students fp32", "ours 3-layer students dynamic int8")
+
+
+def graph_file(out_dir: Path, name: str) -> Path:
+    return out_dir / (re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") + ".tflite")
+
+
+def build_graphs(models: dict, out_dir: Path, reuse: bool = False) -> dict[str, Path]:
+    """Every TFLite graph of the comparison, written to ``out_dir`` (step order: each row changes one thing).
+    ``reuse``: take the files a previous run left in ``out_dir`` (same seed, so the same graphs) if all are there."""
+    if reuse and all(graph_file(out_dir, g).exists() for g in GRAPHS):
+        return {g: graph_file(out_dir, g) for g in GRAPHS}
     files = {}
 
     def save(name: str, data: bytes) -> None:
-        files[name] = save_tflite(data, out_dir / f"{name.replace(' ', '_').replace('+', 'p')}.tflite")
+        files[name] = save_tflite(data, graph_file(out_dir, name))
         print(f"built {name}: {checks.size_mb(files[name]):.1f} MB", flush=True)
 
     save(REFERENCE, reference_style.build_reference_style_tflite(models))
@@ -109,8 +121,10 @@ def run(args: argparse.Namespace, out_dir: Path) -> tuple[pd.DataFrame, str, pd.
     torch.set_num_threads(1)
     seqs, data = real_sequences(args.real_dir, args.n)
     models = full_size_models()
-    files = build_graphs(models, out_dir)
-    onnx_dir = save_onnx_ensemble(models, REFERENCE_WEIGHTS, out_dir / "onnx")
+    files = build_graphs(models, out_dir, args.reuse)
+    onnx_dir = out_dir / "onnx"
+    if not (args.reuse and (onnx_dir / "ensemble.json").exists()):
+        save_onnx_ensemble(models, REFERENCE_WEIGHTS, onnx_dir)
     with checks.single_torch_thread():
         agreement = check_outputs(files, models, seqs)
     fns = {name: TFLiteSignModel(path) for name, path in files.items()}
@@ -135,6 +149,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved passes; the fastest per sequence is kept")
     parser.add_argument("--real-dir", type=Path, default=DEFAULT_REAL_DIR, help="extra Kaggle-layout real files")
     parser.add_argument("--out", type=Path, default=None, help="keep the model files here (default: temp dir)")
+    parser.add_argument("--reuse", action="store_true", help="time the graphs a previous run left in --out")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = args.out or Path(tmp)
