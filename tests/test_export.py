@@ -115,6 +115,11 @@ def test_submission_zip_holds_the_chosen_precision_and_onnx_agrees(submission, e
     with zipfile.ZipFile(submission["submission"].parent / "submission.zip") as zf:
         assert zf.namelist() == ["model.tflite"]
         assert zf.read("model.tflite") == ensemble_variants[SUBMISSION_PRECISION]
+    interp = interpreter(submission["submission"])  # the Kaggle contract holds for the quantised graph too
+    assert interp.get_signature_list() == {"serving_default": {"inputs": ["inputs"], "outputs": ["outputs"]}}
+    (inp,) = interp.get_signature_runner("serving_default").get_input_details().values()
+    assert list(inp["shape_signature"]) == [-1, 543, 3] and inp["dtype"] == np.float32
+    assert submission["submission"].stat().st_size <= 40e6
     onnx, fp32 = load_sign_model(submission["onnx"]), load_sign_model(submission["fp32"])
     for name in list(sequences)[:3] + ["all_nan"]:
         assert np.abs(onnx(sequences[name]) - fp32(sequences[name])).max() <= TOL, name

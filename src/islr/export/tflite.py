@@ -86,9 +86,10 @@ class ServingModule(tf.Module):
 #: "fp32"; "fp16" (float16 weights, float32 compute on CPU); "dynamic_int8" (int8 weights of the dense and conv
 #: layers, activations quantised per call by the kernels; everything else, including the preprocessing, float32).
 PRECISIONS = ("fp32", "fp16", "dynamic_int8")
-#: The precision of the submitted ``model.tflite`` (notebook 06), chosen by latency and the top-1 delta against
-#: fp32 (``benchmarks/bench_export_latency.py``, ``benchmarks/bench_quantisation.py``).
-SUBMISSION_PRECISION = "dynamic_int8"
+#: The precision of the submitted ``model.tflite`` (notebook 06). dynamic_int8 is ~20 % faster and 3.6× smaller
+#: (``benchmarks/bench_export_latency.py``), but its top-1 cost on trained models is not measured yet
+#: (``benchmarks/bench_quantisation.py``), so fp32 stays the default; notebook 06 shows all three side by side.
+SUBMISSION_PRECISION = "fp32"
 
 
 def convert(module: ServingModule, fp16: bool = False, precision: str | None = None) -> bytes:
