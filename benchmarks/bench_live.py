@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr.live import SlidingWindowRecognizer, frames_from
+from islr.live import SlidingWindowRecognizer
 from islr.predict import default_model, load_sign_model, sign_names
 from islr.report import record_benchmark
 
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def measure(video: Path, model, every: int, window: int, loops: int) -> tuple[pd.DataFrame, dict]:
     """Per-frame stage times (ms) over ``loops`` replays, and the recognition calls' times."""
-    from islr.extract import LiveExtractor
+    from islr.extract import LiveExtractor, iter_frames
 
     recognizer = SlidingWindowRecognizer(model, sign_names(), window=window, every=every)
     calls: list[float] = []
@@ -49,7 +49,7 @@ def measure(video: Path, model, every: int, window: int, loops: int) -> tuple[pd
     with LiveExtractor() as extractor:
         for loop in range(loops):
             extractor.reset()
-            frames = frames_from(str(video))
+            frames = iter_frames(str(video))
             while True:
                 t0 = time.perf_counter()
                 frame = next(frames, None)

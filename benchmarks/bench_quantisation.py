@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr import data
+from islr import data, runs
 from islr.config import get_config
 from islr.eda import full_sequence
-from islr.export import checks, stage
+from islr.export import checks
 from islr.export.runtime import TFLiteSignModel
 from islr.export.tflite import PRECISIONS, REFERENCE_WEIGHTS, ServingModule, convert_variants, keras_ensemble, \
     save_tflite
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = get_config(args.profile, run_name=args.run_name or None)
     prepared, source = data.load_dataset(cfg)
-    models = stage.trained_models(cfg, fold=0)
+    models = runs.trained_models(cfg, fold=0)
     keras_models, kinds = keras_ensemble(models)
     variants = convert_variants(ServingModule(keras_models, kinds, REFERENCE_WEIGHTS), PRECISIONS)
 
