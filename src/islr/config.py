@@ -47,6 +47,9 @@ class DataConfig:
     synth_seed: int = 0
     #: Include the bundled real sample (islr/resources/sample) in the embedded default.
     include_sample: bool = True
+    #: Share of each training epoch drawn from the REAL sequences when a run mixes real and synthetic ones
+    #: (islr.data.SourceBalancedSampler: real rows oversampled evenly, epoch length unchanged); 0 = plain shuffle.
+    real_share: float = 0.0
     #: Keep at most this many sequences (0 = all); a stratified subset, for quick runs on real data.
     max_sequences: int = 0
     #: Worker processes for `islr prepare` (0 = all cores).
@@ -369,7 +372,8 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
         return {"data": {"synth_per_sign": 0, "include_sample": False}, "split": {"full_data_transformers": True}}
     if profile == "default":
         return {
-            "data": {"synth_per_sign": 6},
+            # Real data first (issue 15): 4 synthetic per sign + the bundled real sample, 30 % of every epoch real.
+            "data": {"synth_per_sign": 4, "real_share": 0.3},
             # CPU-sized models (README "Profiles"): half-width/half-depth B0, a 128-wide transformer.
             "cnn": {"model": "effnet_b0_half", "drop_path_rate": 0.1, "bn_momentum": 0.1},
             "cnn_train": {"epochs": 10, "batch_size": 32, "lr": 2e-3, "early_stop": 0, **CPU_STEP},
@@ -378,7 +382,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
         }
     if profile == "smoke":
         return {
-            "data": {"synth_per_sign": 1, "num_workers": 2},
+            "data": {"synth_per_sign": 1, "num_workers": 2, "real_share": 0.3},
             "cnn": {"model": "effnet_test", "hypercolumn_blocks": 2, "bn_momentum": 0.1},
             "cnn_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "early_stop": 0,
                           "max_steps_per_epoch": 4, **CPU_STEP},

@@ -123,67 +123,95 @@ def real_ids_of(source: DataSource) -> set[int] | None:
     return real_sample_ids() if source.kind == "embedded" else None
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Torch datasets: raw sequences in, everything else (augmentation, preprocessing) batched on the device.
-# ---------------------------------------------------------------------------------------------------------------
-class SequenceDataset:
-    """Raw landmark sequences of a prepared dataset, restricted to a point set (a map-style torch Dataset).
+def is_real(sequence_ids) -> np.ndarray:
+    """(N,) bool: which sequence ids are real recordings (synthetic ids start at
+    :data:`islr.synth.SYNTH_SEQUENCE_ID_BASE`; real asl-signs ids are below 2**32)."""
+    from islr.synth import SYNTH_SEQUENCE_ID_BASE
 
-    Items are dicts ``{"seq": (T, P, 3) float32 with NaNs, "label": int, "index": int}``; with ``donors=True`` also
-    ``"donor"``: a random sequence of the same class (possibly the sample itself, as in the reference, METHOD_FACTS
-    §3a "Replace") for the replace augmentation. Augmentation and preprocessing are *not* done here: they run batched
-    in the training loop's ``batch_transform`` (on the GPU when there is one), so workers only read the memmap.
+    return np.asarray(sequence_ids, dtype=np.int64) < SYNTH_SEQUENCE_ID_BASE
+
+
+class SourceBalancedSampler:
+    """Training order that gives the real sequences a fixed share of every epoch, however few they are.
+
+    With 1,000+ synthetic sequences and ~70 real ones, a plain shuffle shows the real signers 5 % of the time and
+    the model learns the synthetic signers (issue 15). This sampler keeps the epoch length (``len(source)`` draws,
+    so the training time does not change) and makes exactly ``round(real_share · n)`` of the draws real:
+
+    * real draws walk through fresh seeded permutations of the real rows, back to back, so every real row is drawn
+      ``floor(k)`` or ``ceil(k)`` times per epoch (``k`` = real draws / real rows) — oversampling without the
+      clumps of drawing with replacement;
+    * the other draws are synthetic rows without replacement (a seeded permutation, cut to length; repeated
+      permutations if there are fewer synthetic rows than draws);
+    * the two lists are shuffled together. The order depends only on ``(seed, epoch)`` (:meth:`set_epoch`, called
+      by :func:`islr.train.loop.train_one_epoch`); under DDP each rank takes every ``num_replicas``-th draw.
+
+    With no real or no synthetic rows there is nothing to balance: it is then a plain seeded shuffle.
 
     Args:
-        prepared: an :class:`islr.prepare.Prepared`.
-        indices: the sequences of this split (indices into ``prepared``).
-        points: frame-row ids to return (e.g. :data:`islr.landmarks.CNN_AUG_POINTS`).
-        donors: also return a same-class donor per item.
+        real: (N,) bool per dataset item (see :func:`is_real`).
+        real_share: share of draws that are real, in [0, 1].
+        seed: base seed.
+        num_replicas: DDP world size. rank: this process's rank.
     """
 
-    def __init__(self, prepared, indices, points, donors: bool = False):
-        self.prepared = prepared
-        self.indices = np.asarray(indices, dtype=np.int64)
-        self.points = np.asarray(points)
-        self.donors = donors
-        labels = np.asarray(prepared.labels)[self.indices]
-        self._same_class = {int(c): self.indices[labels == c] for c in np.unique(labels)}
+    def __init__(self, real, real_share: float, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        if not 0.0 <= real_share <= 1.0:
+            raise ValueError(f"data.real_share must be in [0, 1], got {real_share}")
+        self.real_rows = np.flatnonzero(np.asarray(real, dtype=bool))
+        self.synth_rows = np.flatnonzero(~np.asarray(real, dtype=bool))
+        self.n = len(self.real_rows) + len(self.synth_rows)
+        self.real_share, self.seed, self.epoch = float(real_share), int(seed), 0
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    @property
+    def n_real_draws(self) -> int:
+        """Real draws per epoch (all ranks together)."""
+        if not len(self.real_rows) or not len(self.synth_rows):
+            return len(self.real_rows)
+        return int(round(self.real_share * self.n))
+
+    def draws(self) -> np.ndarray:
+        """(n,) item indices of this epoch, all ranks together."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        n_real = self.n_real_draws
+        picks = [_cycled(rng, self.real_rows, n_real), _cycled(rng, self.synth_rows, self.n - n_real)]
+        return rng.permutation(np.concatenate(picks))
+
+    def __iter__(self):
+        order = self.draws()
+        per_rank = -(-len(order) // self.num_replicas)
+        order = np.resize(order, per_rank * self.num_replicas)  # pad by wrapping, as DistributedSampler does
+        return iter(order[self.rank::self.num_replicas].tolist())
 
     def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, k: int) -> dict:
-        import torch
-
-        i = int(self.indices[k])
-        label = int(self.prepared.labels[i])
-        item = {"seq": self.prepared.sequence(i, points=self.points), "label": label, "index": i}
-        if self.donors:
-            pool = self._same_class[label]
-            # torch's RNG: seeded per epoch by the loop and per worker by the DataLoader, so donors are reproducible.
-            j = int(pool[int(torch.randint(len(pool), ()))])
-            item["donor"] = self.prepared.sequence(j, points=self.points)
-        return item
+        return -(-self.n // self.num_replicas)
 
 
-def pad_sequences(seqs) -> tuple:
-    """Stack (T_i, P, 3) arrays into a NaN-padded (B, T_max, P, 3) tensor + lengths (B,) (at least one frame)."""
-    import torch
-
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
-    out = np.full((len(seqs), max(int(lengths.max()), 1), *seqs[0].shape[1:]), np.nan, np.float32)
-    for b, s in enumerate(seqs):
-        out[b, :len(s)] = s
-    return torch.from_numpy(out), lengths
+def _cycled(rng: np.random.Generator, rows: np.ndarray, n: int) -> np.ndarray:
+    """``n`` items of ``rows``: back-to-back fresh permutations, the last one cut."""
+    if n <= 0 or not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    reps = -(-n // len(rows))
+    return np.concatenate([rng.permutation(rows) for _ in range(reps)])[:n]
 
 
-def collate_sequences(items: list[dict]) -> dict:
-    """Collate :class:`SequenceDataset` items: ``seq``/``lengths``, ``y``, ``index`` (+ ``donor``/``donor_lengths``)."""
-    import torch
+def training_sampler(cfg: Config, prepared, train_idx, seed: int, num_replicas: int = 1, rank: int = 0):
+    """The sampler :func:`islr.train.run.train_fold` trains with: :class:`SourceBalancedSampler` when
+    ``cfg.data.real_share > 0`` and the training rows mix real and synthetic sequences, else None (a plain
+    shuffle).
 
-    seq, lengths = pad_sequences([it["seq"] for it in items])
-    batch = {"seq": seq, "lengths": lengths, "y": torch.tensor([it["label"] for it in items]),
-             "index": torch.tensor([it["index"] for it in items])}
-    if "donor" in items[0]:
-        batch["donor"], batch["donor_lengths"] = pad_sequences([it["donor"] for it in items])
-    return batch
+    Args:
+        cfg: run config (``cfg.data.real_share``).
+        prepared: :class:`islr.prepare.Prepared`.
+        train_idx: the training rows (indices into ``prepared``), in the dataset's order.
+        seed: shuffle seed (the family's ``TrainConfig.seed``).
+        num_replicas: DDP world size. rank: this process's rank.
+    """
+    real = is_real(np.asarray(prepared.sequence_ids)[np.asarray(train_idx, dtype=np.int64)])
+    if cfg.data.real_share <= 0 or real.all() or not real.any():
+        return None
+    return SourceBalancedSampler(real, cfg.data.real_share, seed, num_replicas, rank)
