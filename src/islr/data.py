@@ -215,3 +215,69 @@ def training_sampler(cfg: Config, prepared, train_idx, seed: int, num_replicas: 
     if cfg.data.real_share <= 0 or real.all() or not real.any():
         return None
     return SourceBalancedSampler(real, cfg.data.real_share, seed, num_replicas, rank)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Torch datasets: raw sequences in, everything else (augmentation, preprocessing) batched on the device.
+# ---------------------------------------------------------------------------------------------------------------
+class SequenceDataset:
+    """Raw landmark sequences of a prepared dataset, restricted to a point set (a map-style torch Dataset).
+
+    Items are dicts ``{"seq": (T, P, 3) float32 with NaNs, "label": int, "index": int}``; with ``donors=True`` also
+    ``"donor"``: a random sequence of the same class (possibly the sample itself, as in the reference, METHOD_FACTS
+    §3a "Replace") for the replace augmentation. Augmentation and preprocessing are *not* done here: they run batched
+    in the training loop's ``batch_transform`` (on the GPU when there is one), so workers only read the memmap.
+
+    Args:
+        prepared: an :class:`islr.prepare.Prepared`.
+        indices: the sequences of this split (indices into ``prepared``).
+        points: frame-row ids to return (e.g. :data:`islr.landmarks.CNN_AUG_POINTS`).
+        donors: also return a same-class donor per item.
+    """
+
+    def __init__(self, prepared, indices, points, donors: bool = False):
+        self.prepared = prepared
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.points = np.asarray(points)
+        self.donors = donors
+        labels = np.asarray(prepared.labels)[self.indices]
+        self._same_class = {int(c): self.indices[labels == c] for c in np.unique(labels)}
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> dict:
+        import torch
+
+        i = int(self.indices[k])
+        label = int(self.prepared.labels[i])
+        item = {"seq": self.prepared.sequence(i, points=self.points), "label": label, "index": i}
+        if self.donors:
+            pool = self._same_class[label]
+            # torch's RNG: seeded per epoch by the loop and per worker by the DataLoader, so donors are reproducible.
+            j = int(pool[int(torch.randint(len(pool), ()))])
+            item["donor"] = self.prepared.sequence(j, points=self.points)
+        return item
+
+
+def pad_sequences(seqs) -> tuple:
+    """Stack (T_i, P, 3) arrays into a NaN-padded (B, T_max, P, 3) tensor + lengths (B,) (at least one frame)."""
+    import torch
+
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
+    out = np.full((len(seqs), max(int(lengths.max()), 1), *seqs[0].shape[1:]), np.nan, np.float32)
+    for b, s in enumerate(seqs):
+        out[b, :len(s)] = s
+    return torch.from_numpy(out), lengths
+
+
+def collate_sequences(items: list[dict]) -> dict:
+    """Collate :class:`SequenceDataset` items: ``seq``/``lengths``, ``y``, ``index`` (+ ``donor``/``donor_lengths``)."""
+    import torch
+
+    seq, lengths = pad_sequences([it["seq"] for it in items])
+    batch = {"seq": seq, "lengths": lengths, "y": torch.tensor([it["label"] for it in items]),
+             "index": torch.tensor([it["index"] for it in items])}
+    if "donor" in items[0]:
+        batch["donor"], batch["donor_lengths"] = pad_sequences([it["donor"] for it in items])
+    return batch
