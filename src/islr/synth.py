@@ -15,8 +15,8 @@ bundled sample; no other file is read at run time):
 * lengths: log-normal matched to the real median 18 / mean 31.7 frames, clipped to the real range 2–272, split
   into a sign effect, a participant (signing speed) effect and per-sequence noise.
 * bodies: a real frame's face mesh and pose (the per-file median of a bundled real file) is each participant's
-  template; the 10 participants without a bundled file borrow one with a per-participant scale and shift. The hand
-  is the participant's real hand (median over real frames) in a hand-local frame, scaled to the real
+  template (the bundled sample has all 21 participants; a participant without a bundled file would borrow one with
+  a per-participant scale and shift). The hand is the participant's real hand (median over real frames) in a hand-local frame, scaled to the real
   hand/shoulder ratio of that participant. Coordinates are built in aspect-corrected units (x scaled by the real
   frame width/height, estimated from rigid hand bones) and mapped back to MediaPipe's normalised x, y.
 * dominant hand: the hand each real participant uses (the ``right_hand`` share of hand-present frames); the
@@ -34,6 +34,11 @@ base hand). Each sequence varies it: time warping and speed, path noise and ampl
 noise, per-participant style (joint-angle bias, amplitude, jitter), body sway, camera shift and scale, landmark
 jitter. Left-dominant participants sign the mirror image (the body basis is reflected, which also turns the right
 hand model into a left hand).
+
+Signs that real recordings exist for can instead be **fitted** to them (:func:`fit_sign_specs`,
+``synthesize(fit_participants=...)``): the median wrist path, joint bends and palm orientation of the chosen
+participants' recordings replace the random definition, so the synthetic hello is a variation of the real hello on
+every participant's body rather than an unrelated motion that shares its label.
 
 Not modelled: co-articulation and real sign phonology; hand kinematics beyond planar joint flexion and spread
 (no wrist/finger twist, no collisions); perspective (apparent hand size does not change with depth); z only
