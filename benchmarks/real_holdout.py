@@ -3,8 +3,9 @@
 The default chain's recipe — its data mix (``data.synth_per_sign`` synthetic sequences per sign + the bundled real
 sample, ``data.real_share`` of every epoch real), its models (CNN, BERT, DeBERTa at the profile's size and epochs)
 and a grid-searched ensemble — is trained once per fold with that fold's real participants left out entirely
-(3 folds of 7 participants by default; all synthetic sequences are in every training set). Each model is scored on
-the held-out participants' real sequences:
+(3 folds of 7 participants by default; all synthetic sequences are in every training set; with
+``data.synth_fit_real`` the synthetic signs are fitted to the fold's training participants only). Each model is
+scored on the held-out participants' real sequences:
 
 * hello vs thankyou: argmax of the two logits, on the held-out hello/thankyou sequences;
 * 250-way top-1 / top-5 on every held-out real sequence.
@@ -96,11 +97,17 @@ def main() -> None:
         test = fold_of == f
         held = real_rows[test]
         train_idx = np.concatenate([synth_rows, real_rows[~test]])
+        data = prepared
+        if cfg.data.synth_fit_real:
+            # Synthetic signs fitted to this fold's TRAINING participants only; same rows, same order.
+            data, _ = load_dataset(cfg, fit_participants=np.unique(pids[real_rows[~test]]).tolist())
+            if not np.array_equal(data.sequence_ids, prepared.sequence_ids):
+                raise RuntimeError("the fold's fitted dataset does not list the same sequences")
         for family in args.families:
             t0 = time.perf_counter()
             out = paths.run_dir(cfg.run_name) / f"{family}_heldout_f{f}"
-            model, _ = train_fold(cfg, prepared, family, out_dir=out, indices=(train_idx, np.zeros(0, np.int64)))
-            logits[family][test] = held_out_logits(cfg, prepared, family, model.eval(), held)
+            model, _ = train_fold(cfg, data, family, out_dir=out, indices=(train_idx, np.zeros(0, np.int64)))
+            logits[family][test] = held_out_logits(cfg, data, family, model.eval(), held)
             done[family][test] = True
             s = scores(logits[family][test], labels[held], signs[held], prepared.sign_map)
             rows.append({"fold": f, "model": family, "participants": sorted(np.unique(pids[held]).tolist()), **s,

@@ -50,6 +50,9 @@ class DataConfig:
     #: Share of each training epoch drawn from the REAL sequences when a run mixes real and synthetic ones
     #: (islr.data.SourceBalancedSampler: real rows oversampled evenly, epoch length unchanged); 0 = plain shuffle.
     real_share: float = 0.0
+    #: Fit the synthetic definitions of the signs the bundled sample has (hello, thankyou, cloud, fall) to its real
+    #: recordings (islr.synth.fit_sign_specs) instead of random definitions.
+    synth_fit_real: bool = False
     #: Keep at most this many sequences (0 = all); a stratified subset, for quick runs on real data.
     max_sequences: int = 0
     #: Worker processes for `islr prepare` (0 = all cores).

@@ -11,6 +11,7 @@ Every figure and table names its data with :func:`describe_source`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,14 @@ class DataSource:
     label: str
 
 
-def resolve_source(cfg: Config) -> DataSource:
-    """Pick the data folder of ``cfg`` (see module docstring); generates the embedded default if needed."""
+def resolve_source(cfg: Config, fit_participants=None) -> DataSource:
+    """Pick the data folder of ``cfg`` (see module docstring); generates the embedded default if needed.
+
+    Args:
+        cfg: run config.
+        fit_participants: with ``data.synth_fit_real``, fit the synthetic signs to these participants' real
+            recordings only (e.g. a fold's training participants); None = every bundled participant.
+    """
     if cfg.data.data_dir:
         path = Path(cfg.data.data_dir).expanduser().resolve()
         if not (path / "train.csv").exists():
@@ -46,14 +53,14 @@ def resolve_source(cfg: Config) -> DataSource:
         return describe_source(found)
     if cfg.data.synth_per_sign == 0:
         return DataSource(paths.SAMPLE_DIR, "sample", f"bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)")
-    return _embedded(cfg)
+    return _embedded(cfg, fit_participants)
 
 
 def _count(folder: Path) -> int:
     return len(pd.read_csv(folder / "train.csv"))
 
 
-_EMBEDDED_NAME = re.compile(r"embedded_k(\d+)_s(\d+)(_sample)?")
+_EMBEDDED_NAME = re.compile(r"embedded_k(\d+)_s(\d+)(_sample)?(_fit[0-9a-f]{8})?")
 
 
 def describe_source(path: str | Path) -> DataSource:
@@ -62,7 +69,13 @@ def describe_source(path: str | Path) -> DataSource:
     path = Path(path).expanduser().resolve()
     embedded = _EMBEDDED_NAME.fullmatch(path.name)
     if embedded and path.parent == paths.generated_data_dir().resolve():
-        return DataSource(path, "embedded", _embedded_label(int(embedded[1]), int(embedded[2]), bool(embedded[3])))
+        n_fit = None
+        if embedded[4]:  # fitted signs: how many participants, from the generator's record
+            from islr.synth import INFO_NAME
+
+            n_fit = len(json.loads((path / INFO_NAME).read_text())["fit_participants"])
+        return DataSource(path, "embedded", _embedded_label(int(embedded[1]), int(embedded[2]), bool(embedded[3]),
+                                                            n_fit))
     n = _count(path)
     if path == paths.KAGGLE_DATA or n > 90_000:
         return DataSource(path, "kaggle", f"full Kaggle asl-signs set ({n:,} sequences)")
@@ -71,22 +84,33 @@ def describe_source(path: str | Path) -> DataSource:
     return DataSource(path, "folder", f"asl-signs-layout folder {path.name} ({n:,} sequences)")
 
 
-def _embedded_label(per_sign: int, seed: int, include_sample: bool) -> str:
+def _embedded_label(per_sign: int, seed: int, include_sample: bool, n_fit: int | None = None) -> str:
     real = f" + bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)" if include_sample else ""
-    return f"synthetic ({per_sign} per sign, seed {seed}){real}"
+    fitted = f", real-fitted signs from {n_fit} participants" if n_fit is not None else ""
+    return f"synthetic ({per_sign} per sign, seed {seed}{fitted}){real}"
 
 
-def _embedded(cfg: Config) -> DataSource:
-    from islr.synth import synthesize
+def _embedded(cfg: Config, fit_participants=None) -> DataSource:
+    from islr.synth import GENERATOR_VERSION, synthesize
 
     d = cfg.data
-    name = f"embedded_k{d.synth_per_sign}_s{d.synth_seed}" + ("_sample" if d.include_sample else "")
+    fit = None
+    if d.synth_fit_real:
+        fit = sorted(int(p) for p in (pd.read_csv(paths.SAMPLE_DIR / "train.csv")["participant_id"].unique()
+                                      if fit_participants is None else fit_participants))
+    # The folder is rebuilt when the bundled sample, the generator or the fitted participants change.
+    key = hashlib.sha1((paths.SAMPLE_DIR / "train.csv").read_bytes()
+                       + f"|{GENERATOR_VERSION}|{fit}".encode()).hexdigest()[:10]
+    name = (f"embedded_k{d.synth_per_sign}_s{d.synth_seed}" + ("_sample" if d.include_sample else "")
+            + (f"_fit{hashlib.sha1(str(fit).encode()).hexdigest()[:8]}" if fit is not None else ""))
     out = paths.generated_data_dir() / name
     done = out / ".complete"
-    if not done.exists():
-        synthesize(out, per_sign=d.synth_per_sign, seed=d.synth_seed, include_sample=d.include_sample)
-        done.write_text("ok\n")
-    return DataSource(out, "embedded", _embedded_label(d.synth_per_sign, d.synth_seed, d.include_sample))
+    if not done.exists() or done.read_text().strip() != key:
+        synthesize(out, per_sign=d.synth_per_sign, seed=d.synth_seed, include_sample=d.include_sample,
+                   fit_participants=fit)
+        done.write_text(key + "\n")
+    return DataSource(out, "embedded", _embedded_label(d.synth_per_sign, d.synth_seed, d.include_sample,
+                                                       None if fit is None else len(fit)))
 
 
 def prepared_dir(source: DataSource, points: str = "all") -> Path:
@@ -95,15 +119,17 @@ def prepared_dir(source: DataSource, points: str = "all") -> Path:
     return paths.generated_data_dir() / "prepared" / f"{source.path.name}_{points}_{key}"
 
 
-def load_dataset(cfg: Config, points: str | None = None):
+def load_dataset(cfg: Config, points: str | None = None, fit_participants=None):
     """Resolve, prepare (a no-op when unchanged) and load the data of ``cfg``.
+
+    ``fit_participants`` is passed to :func:`resolve_source`.
 
     Returns:
         (prepared, source): an :class:`islr.prepare.Prepared` and the :class:`DataSource` it came from.
     """
     from islr.prepare import load_prepared, prepare
 
-    source = resolve_source(cfg)
+    source = resolve_source(cfg, fit_participants)
     # The full profile prepares only the model points of its data folder, as on the real set, whatever its size
     # (the bundled sample, used for the figures and the real-sample check, keeps all points).
     points = points or ("model" if source.kind == "kaggle" or (cfg.profile == "full" and source.kind == "folder")
