@@ -2,7 +2,7 @@
 
 Each row trains on the bundled real sample's hello/thankyou only (:func:`islr.train.run.held_out_participants`:
 participant-grouped folds, every participant held out once, the default profile's model size and the small-data
-settings of ``SAMPLE_EXPERIMENT``) with one change, and reports the held-out hello-vs-thankyou accuracy:
+settings of ``cfg.sample_check``) with one change, and reports the held-out hello-vs-thankyou accuracy:
 
 * ``cnn``: the default CNN as is; ``bert``: the transformer under the same protocol (the gap to explain);
 * ``cnn_no_mix_mask``: no mixup / replace / time-and-point masking (augmentation strength on few samples);
@@ -23,7 +23,7 @@ import time
 
 from islr.config import get_config
 from islr.report import record_benchmark
-from islr.train.run import SAMPLE_EXPERIMENT, held_out_participants
+from islr.train.run import held_out_participants, sample_check_overrides
 
 NO_MIX_MASK = {"cnn_aug.mixup_prob": 0.0, "cnn_aug.replace_prob": 0.0, "cnn_aug.masking_prob": 0.0}
 ROWS = {
@@ -47,11 +47,11 @@ def main() -> None:
     results = []
     for name in args.rows:
         family, change = ROWS[name]
-        block = "cnn_train" if family == "cnn" else "transformer_train"
-        base = {f"{block}.{k}": v for k, v in SAMPLE_EXPERIMENT["default"].items()}
+        cfg = get_config("default")
+        base = sample_check_overrides(cfg, family)
         overrides = {**base, **json.loads(args.overrides), **change, "run_name": f"cnn_real_{name}"}
         t0 = time.perf_counter()
-        df = held_out_participants(get_config("default"), ("hello", "thankyou"), family, n_folds=args.folds,
+        df = held_out_participants(cfg, ("hello", "thankyou"), family, n_folds=args.folds,
                                    overrides=overrides)
         per_p = df.groupby("participant_id").correct.mean()
         results.append({"row": name, "family": family, "change": change, "hello_vs_thankyou": float(df.correct.mean()),
@@ -59,8 +59,8 @@ def main() -> None:
                         "seconds": round(time.perf_counter() - t0, 1)})
         print(json.dumps(results[-1]), flush=True)
         record_benchmark("cnn_real", results, data=f"bundled real sample, hello/thankyou ({len(df)} sequences, "
-                         f"21 participants)", notes=f"{args.folds} participant-grouped folds; SAMPLE_EXPERIMENT "
-                         f"default + {args.overrides}; each row one change")
+                         f"21 participants)", notes=f"{args.folds} participant-grouped folds; default sample_check "
+                         f"+ {args.overrides}; each row one change")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from islr.data import SequenceDataset, collate_sequences, is_real, load_dataset
 from islr.ensemble import grid_search
 from islr.report import record_benchmark
 from islr.splits import make_folds
-from islr.train.loop import Runtime, evaluate, make_loader
+from islr.train.loop import BatchHooks, StepContext, evaluate, make_loader
 from islr.train.run import FAMILIES, train_fold
 
 PAIR = ("hello", "thankyou")
@@ -46,8 +46,9 @@ def held_out_logits(cfg, prepared, family: str, model: torch.nn.Module, rows: np
     spec = FAMILIES[family]
     loader = make_loader(SequenceDataset(prepared, rows, spec.pipeline.points), 64, train=False,
                          collate_fn=collate_sequences)
-    rt = Runtime(torch.device("cpu"), eval_transform=spec.pipeline(cfg, train=False), progress=False)
-    return evaluate(model, loader, rt)[1]
+    ctx = StepContext.for_model(model)
+    ctx.hooks = BatchHooks(eval_transform=spec.pipeline(cfg, train=False))
+    return evaluate(model, loader, ctx)[1]
 
 
 def scores(logits: np.ndarray, labels: np.ndarray, signs: np.ndarray, sign_map: dict[str, int]) -> dict:

@@ -240,7 +240,7 @@ class DistillConfig:
 @dataclass
 class SampleCheckConfig:
     """The held-out-participant check on the bundled REAL sample in notebooks 02/03
-    (:func:`islr.train.run.held_out_participants`): a small experiment of its own (22 sequences of two signs), so
+    (:func:`islr.train.run.held_out_participants`): a small experiment of its own (78 sequences of two signs), so
     its length is set here, not by the family's training block."""
 
     epochs: int = 60
@@ -378,6 +378,8 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             # Real data first (issue 15): 4 synthetic per sign + the bundled real sample, 30 % of every epoch real,
             # synthetic hello/thankyou/cloud/fall fitted to the real recordings (benchmarks/synth_transfer.py).
             "data": {"synth_per_sign": 4, "real_share": 0.3, "synth_fit_real": True},
+            # 20 epochs of ~58 real training sequences per fold: about the steps 60 epochs of the old 16 took.
+            "sample_check": {"epochs": 20},
             # CPU-sized models (README "Profiles"): half-width/half-depth B0, a 128-wide transformer.
             "cnn": {"model": "effnet_b0_half", "drop_path_rate": 0.1, "bn_momentum": 0.1},
             "cnn_train": {"epochs": 10, "batch_size": 32, "lr": 2e-3, "early_stop": 0, **CPU_STEP},
