@@ -7,7 +7,7 @@ from islr.config import PROFILES, RENAMED_KEYS, Config, get_config, stage_config
 
 
 # profile: (CNN model, CNN epochs, synthetic sequences per sign)
-PROFILE_FACTS = {"smoke": ("effnet_test", 1, 1), "default": ("effnet_b0_half", 10, 6), "full": ("effnet_b0", 182, 0)}
+PROFILE_FACTS = {"smoke": ("effnet_test", 1, 1), "default": ("effnet_b0_half", 10, 4), "full": ("effnet_b0", 182, 0)}
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -28,7 +28,7 @@ def _copy_sample(sample_dir: Path, dest: Path) -> Path:
 def test_round_trip_every_sequence_equals_its_file(sample_dir, prepared_all):
     data = prepare.load_prepared(prepared_all)
     train = io.read_train_index(sample_dir)
-    assert len(data) == len(train) == 24
+    assert len(data) == len(train) == 80
     assert data.sequence_ids.tolist() == train["sequence_id"].tolist()
     assert data.participant_ids.tolist() == train["participant_id"].tolist()
     assert data.labels.dtype == np.int64 and data.labels.tolist() == train["label"].tolist()
@@ -74,7 +74,7 @@ def test_incomplete_output_is_not_accepted(tmp_path, sample_dir):
     with pytest.raises(FileNotFoundError):
         prepare.load_prepared(out)
     prepare.prepare(sample_dir, out, num_workers=1, show_progress=False)
-    assert len(prepare.load_prepared(out)) == 24
+    assert len(prepare.load_prepared(out)) == 80
 
 
 def test_bad_files_are_listed_and_the_rest_prepared(tmp_path, sample_dir, capsys):
@@ -99,8 +99,8 @@ def test_bad_files_are_listed_and_the_rest_prepared(tmp_path, sample_dir, capsys
     data = prepare.load_prepared(out)
     kept = [i for i in range(len(train)) if i not in (3, 10, 17)]
     assert data.sequence_ids.tolist() == train["sequence_id"][kept].tolist()
-    assert data.manifest["counts"] == {"sequences": 21, "frames": int(data.lengths.sum()), "bad_files": 3,
-                                       "listed": 24}
+    assert data.manifest["counts"] == {"sequences": 77, "frames": int(data.lengths.sum()), "bad_files": 3,
+                                       "listed": 80}
     assert data.array.shape[0] == data.lengths.sum()  # the slice reserved for file 10 was removed
     for j, i in enumerate(kept):
         assert np.array_equal(data.sequence(j), io.read_landmarks(data_dir / train["path"][i]), equal_nan=True)

@@ -62,7 +62,7 @@ def test_run_table_equals_metrics_csv_and_best_checkpoint(outputs):
     assert int(row["best epoch"]) == int(best["epoch"]) + 1
     assert (row["last top-1"], row["last top-3"]) == (f"{metrics[-1]['top1']:.4f}", f"{metrics[-1]['top3']:.4f}")
     assert row["train min"] == f"{sum(r['seconds'] for r in metrics) / 60:.2f}"
-    assert row["data"].startswith("bundled real sample (24 sequences)")
+    assert row["data"].startswith("bundled real sample (80 sequences)")
     ckpt = torch.load(run_dir / "best.pt", weights_only=True)  # the selection rule is the checkpoint's
     assert row["best top-1"] == f"{ckpt['top1']:.4f}" and int(row["best epoch"]) == ckpt["epoch"] + 1
 

@@ -163,3 +163,43 @@ def test_cli_main(tmp_path):
     assert synth.main(["--out", str(tmp_path / "d"), "--per-sign", "1", "--seed", "0", "--signs", "TV",
                        "--quiet", "--workers", "1"]) == 0
     assert len(pd.read_csv(tmp_path / "d" / "train.csv")) == 1
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return synth.fit_sign_specs()
+
+
+def test_fitted_specs_cover_the_real_signs_and_only_the_given_participants(fitted):
+    ctx = synth._context()
+    assert sorted(ctx.signs[k] for k in fitted) == ["cloud", "fall", "hello", "thankyou"]
+    # cloud's only recording is participant 16069's: without that participant there is no cloud to fit
+    others = sorted(set(read_train_index(SAMPLE_DIR)["participant_id"]) - {16069})
+    assert ctx.signs.index("cloud") not in synth.fit_sign_specs(participants=others)
+    assert synth.fit_sign_specs(participants=[]) == {}
+    hello = fitted[ctx.signs.index("hello")]
+    assert hello.second == "none" and np.isfinite(hello.path).all() and np.isfinite(hello.hand.orient).all()
+
+
+@pytest.mark.parametrize("sign", ["hello", "thankyou"])
+def test_fitting_a_synthetic_sign_recovers_its_definition(fitted, sign):
+    # Sequences generated from a fitted spec, fitted again, give back its palm orientation and path: the
+    # orientation convention of the fit is the inverse of the generator's (a sign flip or axis swap would not).
+    ctx = synth._context()
+    label = ctx.signs.index(sign)
+    spec = fitted[label]
+    for pid in (62590, 2044):  # a right- and a left-handed participant's body
+        fits = [synth._fit_one(synth.make_sequence(label, pid, 0, row, spec)[0], ctx.bodies[pid], ctx.stats.aspect)
+                for row in range(12)]
+        orient = np.median([f["orient"] for f in fits if f], axis=0)
+        diff = (orient - spec.hand.orient + 180) % 360 - 180
+        assert np.abs(diff).max() < 30  # generator noise: 20° per sequence + the participant's style
+        path = np.median([f["path"] for f in fits if f], axis=0)
+        assert np.abs(path - spec.path[:, 1:]).max() < 0.3  # shoulder widths; path noise 0.15 + style
+
+
+def test_synthesize_with_fitted_signs_records_them(tmp_path):
+    out = synth.synthesize(tmp_path / "fit", per_sign=1, seed=0, signs=["hello", "TV"], show_progress=False,
+                           num_workers=1, fit_participants=[2044, 62590])
+    info = json.loads((out / synth.INFO_NAME).read_text())
+    assert info["fitted_signs"] == ["fall", "hello", "thankyou"] and info["fit_participants"] == [2044, 62590]

@@ -47,6 +47,12 @@ class DataConfig:
     synth_seed: int = 0
     #: Include the bundled real sample (islr/resources/sample) in the embedded default.
     include_sample: bool = True
+    #: Share of each training epoch drawn from the REAL sequences when a run mixes real and synthetic ones
+    #: (islr.data.SourceBalancedSampler: real rows oversampled evenly, epoch length unchanged); 0 = plain shuffle.
+    real_share: float = 0.0
+    #: Fit the synthetic definitions of the signs the bundled sample has (hello, thankyou, cloud, fall) to its real
+    #: recordings (islr.synth.fit_sign_specs) instead of random definitions.
+    synth_fit_real: bool = False
     #: Keep at most this many sequences (0 = all); a stratified subset, for quick runs on real data.
     max_sequences: int = 0
     #: Worker processes for `islr prepare` (0 = all cores).
@@ -234,7 +240,7 @@ class DistillConfig:
 @dataclass
 class SampleCheckConfig:
     """The held-out-participant check on the bundled REAL sample in notebooks 02/03
-    (:func:`islr.train.run.held_out_participants`): a small experiment of its own (22 sequences of two signs), so
+    (:func:`islr.train.run.held_out_participants`): a small experiment of its own (78 sequences of two signs), so
     its length is set here, not by the family's training block."""
 
     epochs: int = 60
@@ -369,7 +375,11 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
         return {"data": {"synth_per_sign": 0, "include_sample": False}, "split": {"full_data_transformers": True}}
     if profile == "default":
         return {
-            "data": {"synth_per_sign": 6},
+            # Real data first (issue 15): 4 synthetic per sign + the bundled real sample, 30 % of every epoch real,
+            # synthetic hello/thankyou/cloud/fall fitted to the real recordings (benchmarks/synth_transfer.py).
+            "data": {"synth_per_sign": 4, "real_share": 0.3, "synth_fit_real": True},
+            # 20 epochs of ~58 real training sequences per fold: about the steps 60 epochs of the old 16 took.
+            "sample_check": {"epochs": 20},
             # CPU-sized models (README "Profiles"): half-width/half-depth B0, a 128-wide transformer.
             "cnn": {"model": "effnet_b0_half", "drop_path_rate": 0.1, "bn_momentum": 0.1},
             "cnn_train": {"epochs": 10, "batch_size": 32, "lr": 2e-3, "early_stop": 0, **CPU_STEP},
@@ -378,7 +388,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
         }
     if profile == "smoke":
         return {
-            "data": {"synth_per_sign": 1, "num_workers": 2},
+            "data": {"synth_per_sign": 1, "num_workers": 2, "real_share": 0.3},
             "cnn": {"model": "effnet_test", "hypercolumn_blocks": 2, "bn_momentum": 0.1},
             "cnn_train": {"epochs": 1, "batch_size": 16, "eval_batch_size": 32, "early_stop": 0,
                           "max_steps_per_epoch": 4, **CPU_STEP},

@@ -11,6 +11,7 @@ Every figure and table names its data with :func:`describe_source`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,14 @@ class DataSource:
     label: str
 
 
-def resolve_source(cfg: Config) -> DataSource:
-    """Pick the data folder of ``cfg`` (see module docstring); generates the embedded default if needed."""
+def resolve_source(cfg: Config, fit_participants=None) -> DataSource:
+    """Pick the data folder of ``cfg`` (see module docstring); generates the embedded default if needed.
+
+    Args:
+        cfg: run config.
+        fit_participants: with ``data.synth_fit_real``, fit the synthetic signs to these participants' real
+            recordings only (e.g. a fold's training participants); None = every bundled participant.
+    """
     if cfg.data.data_dir:
         path = Path(cfg.data.data_dir).expanduser().resolve()
         if not (path / "train.csv").exists():
@@ -46,14 +53,14 @@ def resolve_source(cfg: Config) -> DataSource:
         return describe_source(found)
     if cfg.data.synth_per_sign == 0:
         return DataSource(paths.SAMPLE_DIR, "sample", f"bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)")
-    return _embedded(cfg)
+    return _embedded(cfg, fit_participants)
 
 
 def _count(folder: Path) -> int:
     return len(pd.read_csv(folder / "train.csv"))
 
 
-_EMBEDDED_NAME = re.compile(r"embedded_k(\d+)_s(\d+)(_sample)?")
+_EMBEDDED_NAME = re.compile(r"embedded_k(\d+)_s(\d+)(_sample)?(_fit[0-9a-f]{8})?")
 
 
 def describe_source(path: str | Path) -> DataSource:
@@ -62,7 +69,13 @@ def describe_source(path: str | Path) -> DataSource:
     path = Path(path).expanduser().resolve()
     embedded = _EMBEDDED_NAME.fullmatch(path.name)
     if embedded and path.parent == paths.generated_data_dir().resolve():
-        return DataSource(path, "embedded", _embedded_label(int(embedded[1]), int(embedded[2]), bool(embedded[3])))
+        n_fit = None
+        if embedded[4]:  # fitted signs: how many participants, from the generator's record
+            from islr.synth import INFO_NAME
+
+            n_fit = len(json.loads((path / INFO_NAME).read_text())["fit_participants"])
+        return DataSource(path, "embedded", _embedded_label(int(embedded[1]), int(embedded[2]), bool(embedded[3]),
+                                                            n_fit))
     n = _count(path)
     if path == paths.KAGGLE_DATA or n > 90_000:
         return DataSource(path, "kaggle", f"full Kaggle asl-signs set ({n:,} sequences)")
@@ -71,22 +84,33 @@ def describe_source(path: str | Path) -> DataSource:
     return DataSource(path, "folder", f"asl-signs-layout folder {path.name} ({n:,} sequences)")
 
 
-def _embedded_label(per_sign: int, seed: int, include_sample: bool) -> str:
+def _embedded_label(per_sign: int, seed: int, include_sample: bool, n_fit: int | None = None) -> str:
     real = f" + bundled real sample ({_count(paths.SAMPLE_DIR)} sequences)" if include_sample else ""
-    return f"synthetic ({per_sign} per sign, seed {seed}){real}"
+    fitted = f", real-fitted signs from {n_fit} participants" if n_fit is not None else ""
+    return f"synthetic ({per_sign} per sign, seed {seed}{fitted}){real}"
 
 
-def _embedded(cfg: Config) -> DataSource:
-    from islr.synth import synthesize
+def _embedded(cfg: Config, fit_participants=None) -> DataSource:
+    from islr.synth import GENERATOR_VERSION, synthesize
 
     d = cfg.data
-    name = f"embedded_k{d.synth_per_sign}_s{d.synth_seed}" + ("_sample" if d.include_sample else "")
+    fit = None
+    if d.synth_fit_real:
+        fit = sorted(int(p) for p in (pd.read_csv(paths.SAMPLE_DIR / "train.csv")["participant_id"].unique()
+                                      if fit_participants is None else fit_participants))
+    # The folder is rebuilt when the bundled sample, the generator or the fitted participants change.
+    key = hashlib.sha1((paths.SAMPLE_DIR / "train.csv").read_bytes()
+                       + f"|{GENERATOR_VERSION}|{fit}".encode()).hexdigest()[:10]
+    name = (f"embedded_k{d.synth_per_sign}_s{d.synth_seed}" + ("_sample" if d.include_sample else "")
+            + (f"_fit{hashlib.sha1(str(fit).encode()).hexdigest()[:8]}" if fit is not None else ""))
     out = paths.generated_data_dir() / name
     done = out / ".complete"
-    if not done.exists():
-        synthesize(out, per_sign=d.synth_per_sign, seed=d.synth_seed, include_sample=d.include_sample)
-        done.write_text("ok\n")
-    return DataSource(out, "embedded", _embedded_label(d.synth_per_sign, d.synth_seed, d.include_sample))
+    if not done.exists() or done.read_text().strip() != key:
+        synthesize(out, per_sign=d.synth_per_sign, seed=d.synth_seed, include_sample=d.include_sample,
+                   fit_participants=fit)
+        done.write_text(key + "\n")
+    return DataSource(out, "embedded", _embedded_label(d.synth_per_sign, d.synth_seed, d.include_sample,
+                                                       None if fit is None else len(fit)))
 
 
 def prepared_dir(source: DataSource, points: str = "all") -> Path:
@@ -95,15 +119,17 @@ def prepared_dir(source: DataSource, points: str = "all") -> Path:
     return paths.generated_data_dir() / "prepared" / f"{source.path.name}_{points}_{key}"
 
 
-def load_dataset(cfg: Config, points: str | None = None):
+def load_dataset(cfg: Config, points: str | None = None, fit_participants=None):
     """Resolve, prepare (a no-op when unchanged) and load the data of ``cfg``.
+
+    ``fit_participants`` is passed to :func:`resolve_source`.
 
     Returns:
         (prepared, source): an :class:`islr.prepare.Prepared` and the :class:`DataSource` it came from.
     """
     from islr.prepare import load_prepared, prepare
 
-    source = resolve_source(cfg)
+    source = resolve_source(cfg, fit_participants)
     # The full profile prepares only the model points of its data folder, as on the real set, whatever its size
     # (the bundled sample, used for the figures and the real-sample check, keeps all points).
     points = points or ("model" if source.kind == "kaggle" or (cfg.profile == "full" and source.kind == "folder")
@@ -121,6 +147,100 @@ def real_sample_ids() -> set[int]:
 def real_ids_of(source: DataSource) -> set[int] | None:
     """Sequence ids that are real recordings within ``source`` (None = every sequence is real)."""
     return real_sample_ids() if source.kind == "embedded" else None
+
+
+def is_real(sequence_ids) -> np.ndarray:
+    """(N,) bool: which sequence ids are real recordings (synthetic ids start at
+    :data:`islr.synth.SYNTH_SEQUENCE_ID_BASE`; real asl-signs ids are below 2**32)."""
+    from islr.synth import SYNTH_SEQUENCE_ID_BASE
+
+    return np.asarray(sequence_ids, dtype=np.int64) < SYNTH_SEQUENCE_ID_BASE
+
+
+class SourceBalancedSampler:
+    """Training order that gives the real sequences a fixed share of every epoch, however few they are.
+
+    With 1,000+ synthetic sequences and ~70 real ones, a plain shuffle shows the real signers 5 % of the time and
+    the model learns the synthetic signers (issue 15). This sampler keeps the epoch length (``len(source)`` draws,
+    so the training time does not change) and makes exactly ``round(real_share · n)`` of the draws real:
+
+    * real draws walk through fresh seeded permutations of the real rows, back to back, so every real row is drawn
+      ``floor(k)`` or ``ceil(k)`` times per epoch (``k`` = real draws / real rows) — oversampling without the
+      clumps of drawing with replacement;
+    * the other draws are synthetic rows without replacement (a seeded permutation, cut to length; repeated
+      permutations if there are fewer synthetic rows than draws);
+    * the two lists are shuffled together. The order depends only on ``(seed, epoch)`` (:meth:`set_epoch`, called
+      by :func:`islr.train.loop.train_one_epoch`); under DDP each rank takes every ``num_replicas``-th draw.
+
+    With no real or no synthetic rows there is nothing to balance: it is then a plain seeded shuffle.
+
+    Args:
+        real: (N,) bool per dataset item (see :func:`is_real`).
+        real_share: share of draws that are real, in [0, 1].
+        seed: base seed.
+        num_replicas: DDP world size. rank: this process's rank.
+    """
+
+    def __init__(self, real, real_share: float, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        if not 0.0 <= real_share <= 1.0:
+            raise ValueError(f"data.real_share must be in [0, 1], got {real_share}")
+        self.real_rows = np.flatnonzero(np.asarray(real, dtype=bool))
+        self.synth_rows = np.flatnonzero(~np.asarray(real, dtype=bool))
+        self.n = len(self.real_rows) + len(self.synth_rows)
+        self.real_share, self.seed, self.epoch = float(real_share), int(seed), 0
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    @property
+    def n_real_draws(self) -> int:
+        """Real draws per epoch (all ranks together)."""
+        if not len(self.real_rows) or not len(self.synth_rows):
+            return len(self.real_rows)
+        return int(round(self.real_share * self.n))
+
+    def draws(self) -> np.ndarray:
+        """(n,) item indices of this epoch, all ranks together."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        n_real = self.n_real_draws
+        picks = [_cycled(rng, self.real_rows, n_real), _cycled(rng, self.synth_rows, self.n - n_real)]
+        return rng.permutation(np.concatenate(picks))
+
+    def __iter__(self):
+        order = self.draws()
+        per_rank = -(-len(order) // self.num_replicas)
+        order = np.resize(order, per_rank * self.num_replicas)  # pad by wrapping, as DistributedSampler does
+        return iter(order[self.rank::self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return -(-self.n // self.num_replicas)
+
+
+def _cycled(rng: np.random.Generator, rows: np.ndarray, n: int) -> np.ndarray:
+    """``n`` items of ``rows``: back-to-back fresh permutations, the last one cut."""
+    if n <= 0 or not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    reps = -(-n // len(rows))
+    return np.concatenate([rng.permutation(rows) for _ in range(reps)])[:n]
+
+
+def training_sampler(cfg: Config, prepared, train_idx, seed: int, num_replicas: int = 1, rank: int = 0):
+    """The sampler :func:`islr.train.run.train_fold` trains with: :class:`SourceBalancedSampler` when
+    ``cfg.data.real_share > 0`` and the training rows mix real and synthetic sequences, else None (a plain
+    shuffle).
+
+    Args:
+        cfg: run config (``cfg.data.real_share``).
+        prepared: :class:`islr.prepare.Prepared`.
+        train_idx: the training rows (indices into ``prepared``), in the dataset's order.
+        seed: shuffle seed (the family's ``TrainConfig.seed``).
+        num_replicas: DDP world size. rank: this process's rank.
+    """
+    real = is_real(np.asarray(prepared.sequence_ids)[np.asarray(train_idx, dtype=np.int64)])
+    if cfg.data.real_share <= 0 or real.all() or not real.any():
+        return None
+    return SourceBalancedSampler(real, cfg.data.real_share, seed, num_replicas, rank)
 
 
 # ---------------------------------------------------------------------------------------------------------------

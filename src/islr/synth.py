@@ -15,8 +15,8 @@ bundled sample; no other file is read at run time):
 * lengths: log-normal matched to the real median 18 / mean 31.7 frames, clipped to the real range 2–272, split
   into a sign effect, a participant (signing speed) effect and per-sequence noise.
 * bodies: a real frame's face mesh and pose (the per-file median of a bundled real file) is each participant's
-  template; the 10 participants without a bundled file borrow one with a per-participant scale and shift. The hand
-  is the participant's real hand (median over real frames) in a hand-local frame, scaled to the real
+  template (the bundled sample has all 21 participants; a participant without a bundled file would borrow one with
+  a per-participant scale and shift). The hand is the participant's real hand (median over real frames) in a hand-local frame, scaled to the real
   hand/shoulder ratio of that participant. Coordinates are built in aspect-corrected units (x scaled by the real
   frame width/height, estimated from rigid hand bones) and mapped back to MediaPipe's normalised x, y.
 * dominant hand: the hand each real participant uses (the ``right_hand`` share of hand-present frames); the
@@ -34,6 +34,11 @@ base hand). Each sequence varies it: time warping and speed, path noise and ampl
 noise, per-participant style (joint-angle bias, amplitude, jitter), body sway, camera shift and scale, landmark
 jitter. Left-dominant participants sign the mirror image (the body basis is reflected, which also turns the right
 hand model into a left hand).
+
+Signs that real recordings exist for can instead be **fitted** to them (:func:`fit_sign_specs`,
+``synthesize(fit_participants=...)``): the median wrist path, joint bends and palm orientation of the chosen
+participants' recordings replace the random definition, so the synthetic hello is a variation of the real hello on
+every participant's body rather than an unrelated motion that shares its label.
 
 Not modelled: co-articulation and real sign phonology; hand kinematics beyond planar joint flexion and spread
 (no wrist/finger twist, no collisions); perspective (apparent hand size does not change with depth); z only
@@ -594,20 +599,23 @@ def _mouth(face: np.ndarray, body: Body, spec: SignSpec, s: np.ndarray, rng: np.
     face[:, :, 1] += (opening[:, None] * 2 * half_width) * weight[None]
 
 
-def make_sequence(sign_index: int, participant_id: int, seed: int, row: int) -> tuple[np.ndarray, int]:
+def make_sequence(sign_index: int, participant_id: int, seed: int, row: int, spec: SignSpec | None = None
+                  ) -> tuple[np.ndarray, int]:
     """One synthetic sequence.
 
     Args:
         sign_index: the sign's label in the real sign map.
         participant_id: one of the 21 real participant ids.
         seed: dataset seed. row: the sequence's row in the synthetic train.csv (with ``seed``, seeds its variation).
+        spec: the sign's definition (default :func:`sign_spec`; e.g. one fitted by :func:`fit_sign_specs`).
 
     Returns:
         ((T, 543, 3) float32 landmarks in MediaPipe's normalised coordinates, NaN where missing; first frame
         number).
     """
     ctx = _context()
-    body, spec, style = ctx.bodies[participant_id], sign_spec(sign_index), participant_style(participant_id)
+    body, style = ctx.bodies[participant_id], participant_style(participant_id)
+    spec = spec if spec is not None else sign_spec(sign_index)
     rng = np.random.default_rng([seed, _SEQUENCE_SALT, row])
     n = _length(rng, ctx.stats, spec, style)
     s, phase = _timeline(rng, n)
@@ -681,6 +689,119 @@ def _drop_parts(rng: np.random.Generator, frames: np.ndarray, phase: np.ndarray,
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Sign definitions fitted to real recordings
+# ---------------------------------------------------------------------------------------------------------------
+#: Wrist control points of a fitted sign (at equal shares of the hand-present frames).
+_FIT_POINTS = 4
+
+
+def _joint_angles(local: np.ndarray) -> np.ndarray:
+    """(..., 21, 3) hand points -> (..., 5, 3) unsigned bend (degrees) at each finger's three joints."""
+    out = []
+    for route in FINGER_ROUTES:
+        bones = np.diff(local[..., route, :], axis=-2)  # (..., 4, 3)
+        a, b = bones[..., :-1, :], bones[..., 1:, :]
+        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-9)
+        out.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return np.stack(out, axis=-2)
+
+
+def _orientation(hand: np.ndarray, body: Body, side: float, is_left: bool) -> np.ndarray:
+    """(F, 21, 3) corrected hand points -> (F, 3) (roll, yaw, pitch) of :func:`_place_hand`'s convention."""
+    rel = hand - hand[:, :1]
+    y = rel[:, 9] / np.linalg.norm(rel[:, 9], axis=1, keepdims=True)
+    x = rel[:, 5] - rel[:, 17]
+    x -= (x * y).sum(axis=1, keepdims=True) * y
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    z = np.cross(x, y) * (-1.0 if is_left else 1.0)
+
+    def to_body(v: np.ndarray) -> np.ndarray:  # image-corrected vector -> (u, v, w)
+        return np.stack([v[:, :2] @ (body.ex * side), v[:, :2] @ body.ey, v[:, 2]], axis=1)
+
+    # _place_hand: body = -R · local, so R's columns are minus the local axes in body coordinates.
+    rot = -np.stack([to_body(x), to_body(y), to_body(z)], axis=2)  # (F, 3, 3)
+    yaw = -np.arcsin(np.clip(rot[:, 2, 0], -1.0, 1.0))
+    roll = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
+    pitch = np.arctan2(rot[:, 2, 1], rot[:, 2, 2])
+    return np.degrees(np.stack([roll, yaw, pitch], axis=1))
+
+
+def _mean_angles(angles: np.ndarray) -> np.ndarray:
+    """Circular mean of (N, 3) angles in degrees."""
+    rad = np.radians(angles)
+    return np.degrees(np.arctan2(np.sin(rad).mean(0), np.cos(rad).mean(0)))
+
+
+def _fit_one(seq: np.ndarray, body: Body, aspect: float) -> dict | None:
+    """Wrist path (body coords, relative to the chin), joint bends and orientation of one real recording."""
+    counts = {part: int((~np.isnan(seq[:, PART_SLICE[part], 0]).any(1)).sum()) for part in ("left_hand", "right_hand")}
+    part = max(counts, key=counts.get)
+    if counts[part] < 2:
+        return None
+    is_left = part == "left_hand"
+    side = 1.0 if part == body.dominant else -1.0  # the other hand signs the mirror image
+    hand = seq[:, PART_SLICE[part]]
+    hand = hand[~np.isnan(hand[:, :, 0]).any(1)].astype(float) * np.array([aspect, 1.0, aspect])  # (F, 21, 3)
+    uv = _to_body(body, hand[:, 0])
+    uv[:, 0] *= side
+    at = np.linspace(0, len(hand) - 1, _FIT_POINTS)
+    path = np.stack([np.interp(at, np.arange(len(hand)), uv[:, k]) for k in range(2)], axis=1)
+    rest = _joint_angles(body.hand)
+    bend = _joint_angles(_hand_local(hand, is_left)) - rest  # (F, 5, 3)
+    orient = _orientation(hand, body, side, is_left)
+    third = max(1, len(hand) // 3)
+    first, last = slice(0, third), slice(len(hand) - third, len(hand))
+    return {"path": path - body.anchors["chin"], "length": len(seq),
+            "bend": np.stack([np.median(bend[first], 0), np.median(bend[last], 0)]),
+            "orient": np.stack([_mean_angles(orient[first]), _mean_angles(orient[last])])}
+
+
+def fit_sign_specs(real_dir: str | Path = SAMPLE_DIR, participants: Sequence[int] | None = None
+                   ) -> dict[int, SignSpec]:
+    """Sign definitions fitted to real recordings, for every sign that ``real_dir`` has.
+
+    Per recording, on the frames where the signing hand (the one seen more often) is present: the wrist path in
+    the participant's body coordinates (relative to the chin; mirrored for the non-dominant hand) at
+    ``_FIT_POINTS`` equal shares of those frames, the bend of every finger joint relative to the participant's
+    rest hand and the palm orientation, each in the first and last third. A sign's definition is the median path
+    and bends and the circular mean orientation over its recordings; one-handed, no oscillation or mouthing; its
+    length effect from the median recording length. Everything else (timing, noise, participant style, drop-outs)
+    is the generator's, so each synthetic sequence is a new variation of the real sign on any participant's body.
+
+    Args:
+        real_dir: asl-signs-layout folder of real recordings (default: the bundled sample).
+        participants: use only these participants' recordings (e.g. the training participants of a fold);
+            None = all.
+
+    Returns:
+        {sign index in the sign map: SignSpec}.
+    """
+    ctx = _context()
+    index = read_train_index(real_dir)
+    if participants is not None:
+        index = index[index["participant_id"].isin([int(p) for p in participants])]
+    chin = ANCHOR_NAMES.index("chin")
+    specs = {}
+    for sign, rows in index.groupby("sign", sort=True):
+        fits = [f for pid, rel in zip(rows["participant_id"], rows["path"])
+                if (f := _fit_one(read_landmarks(Path(real_dir) / rel), ctx.bodies[int(pid)], ctx.stats.aspect))]
+        if not fits:
+            continue
+        label = ctx.signs.index(sign)
+        path = np.median(np.stack([f["path"] for f in fits]), axis=0)  # (K, 2)
+        bend = np.median(np.stack([f["bend"] for f in fits]), axis=0)  # (2, 5, 3)
+        orient = np.stack([_mean_angles(np.stack([f["orient"][k] for f in fits])) for k in (0, 1)])
+        median_len = float(np.median([f["length"] for f in fits]))
+        base = sign_spec(label)
+        specs[label] = SignSpec(
+            index=label, path=np.column_stack([np.full(len(path), chin), path]), oscillation=np.zeros(4),
+            hand=HandSpec(angles=bend, spread=np.zeros(2), orient=orient), second="none", second_hand=None,
+            second_place=base.second_place, mouth=np.zeros(2),
+            length_effect=float(np.log(median_len / ctx.stats.reference["length_median"])))
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The dataset
 # ---------------------------------------------------------------------------------------------------------------
 def plan(per_sign: int, seed: int, signs: Sequence[str] | None = None) -> pd.DataFrame:
@@ -722,9 +843,9 @@ def plan(per_sign: int, seed: int, signs: Sequence[str] | None = None) -> pd.Dat
     })
 
 
-def _write_row(task: tuple[str, int, int, int, int]) -> int:
-    path, label, participant, seed, row = task
-    array, first = make_sequence(label, participant, seed, row)
+def _write_row(task: tuple) -> int:
+    path, label, participant, seed, row, spec = task
+    array, first = make_sequence(label, participant, seed, row, spec)
     write_landmarks(path, array, first_frame=first)
     return len(array)
 
@@ -740,7 +861,7 @@ def _prepare_out(out_dir: Path) -> None:
 
 def synthesize(out_dir: str | Path, per_sign: int, seed: int, include_sample: bool = False,
                show_progress: bool = True, signs: Sequence[str] | None = None,
-               num_workers: int = 0) -> Path:
+               num_workers: int = 0, fit_participants: Sequence[int] | None = None) -> Path:
     """Write a synthetic asl-signs folder (optionally + the bundled real sample).
 
     Args:
@@ -751,6 +872,8 @@ def synthesize(out_dir: str | Path, per_sign: int, seed: int, include_sample: bo
         show_progress: tqdm progress bar.
         signs: restrict the synthetic part to these signs (default: all 250).
         num_workers: writer processes (0 = all cores).
+        fit_participants: fit the signs that the bundled real sample has to these participants' real recordings
+            (:func:`fit_sign_specs`) instead of the random definitions; None = no fitting.
 
     Returns:
         ``out_dir``.
@@ -758,7 +881,8 @@ def synthesize(out_dir: str | Path, per_sign: int, seed: int, include_sample: bo
     out_dir = Path(out_dir)
     _prepare_out(out_dir)
     rows = plan(per_sign, seed, signs)
-    tasks = [(str(out_dir / p), int(lab), int(pid), seed, i)
+    fitted = fit_sign_specs(participants=fit_participants) if fit_participants is not None else {}
+    tasks = [(str(out_dir / p), int(lab), int(pid), seed, i, fitted.get(int(lab)))
              for i, (p, lab, pid) in enumerate(zip(rows["path"], rows["label"], rows["participant_id"]))]
     workers = min(num_workers or os.cpu_count() or 1, max(len(tasks), 1))
     progress = _progress(len(tasks), show_progress)
@@ -786,6 +910,8 @@ def synthesize(out_dir: str | Path, per_sign: int, seed: int, include_sample: bo
     read_sign_map(out_dir)  # the copy must be a valid map
     info = {"generator_version": GENERATOR_VERSION, "per_sign": per_sign, "seed": seed,
             "include_sample": include_sample, "signs": None if signs is None else list(signs),
+            "fitted_signs": sorted(_context().signs[k] for k in fitted),
+            "fit_participants": None if fit_participants is None else [int(x) for x in fit_participants],
             "n_synthetic": len(rows), "n_sequences": len(table)}
     (out_dir / INFO_NAME).write_text(json.dumps(info, indent=1))
     return out_dir

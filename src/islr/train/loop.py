@@ -151,7 +151,7 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0, num_workers: int = 0,
-                collate_fn: Callable | None = None, pin_memory: bool = False) -> DataLoader:
+                collate_fn: Callable | None = None, pin_memory: bool = False, sampler=None) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): what :func:`fit` expects.
 
     Training loaders shuffle with a ``DistributedSampler`` (also in a single process: it permutes with a generator
@@ -167,12 +167,14 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0
         num_workers: loader worker processes.
         collate_fn: batch collation (default: torch's, which stacks dicts of tensors).
         pin_memory: pin host memory (CUDA).
+        sampler: a training sampler to use instead (e.g. :class:`islr.data.SourceBalancedSampler`; it must take
+            ``set_epoch`` and shard by rank itself).
     """
     info = dist_info()
-    if train or info.distributed:
+    if sampler is None and (train or info.distributed):
         sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=train,
                                      seed=seed, drop_last=False)
-    else:
+    elif sampler is None:
         sampler = SequentialSampler(dataset)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=train, num_workers=num_workers,
                       collate_fn=collate_fn, pin_memory=pin_memory, persistent_workers=False)

@@ -14,11 +14,11 @@ import torch
 
 from islr import paths, runs
 from islr.config import Config
-from islr.data import SequenceDataset, collate_sequences
+from islr.data import SequenceDataset, collate_sequences, training_sampler
 from islr.models import create_model
 from islr.pipeline import CNNPipeline, TransformerPipeline
 from islr.splits import FULL_DATA, fold_indices, make_folds
-from islr.train.loop import DeviceSettings, FitResult, fit, make_loader
+from islr.train.loop import DeviceSettings, FitResult, dist_info, fit, make_loader
 from islr.train.losses import build_loss
 
 
@@ -102,8 +102,10 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     # Never more per batch than the data has (tiny smoke/sample runs); drop_last would otherwise train on nothing.
     bs = max(1, min(tcfg.batch_size, len(train_ds)))
     pin = DeviceSettings.from_config(tcfg).pin_memory
+    info = dist_info()
+    sampler = training_sampler(cfg, prepared, train_idx, tcfg.seed, info.world_size, info.rank)  # data.real_share
     train_loader = make_loader(train_ds, bs, train=True, seed=tcfg.seed, num_workers=tcfg.num_workers,
-                               collate_fn=collate_sequences, pin_memory=pin)
+                               collate_fn=collate_sequences, pin_memory=pin, sampler=sampler)
     valid_loader = make_loader(valid_ds, tcfg.eval_batch_size, train=False, num_workers=tcfg.num_workers,
                                collate_fn=collate_sequences, pin_memory=pin)
     model = model or build_model(cfg, family)
@@ -140,7 +142,7 @@ def held_out_participants(cfg: Config, signs: tuple[str, ...] = ("hello", "thank
 
     Args:
         cfg: base config (model size, augmentation); ``overrides`` are applied on top for this small-data run.
-        signs: the signs to separate (the sample has hello/thankyou from 11 participants).
+        signs: the signs to separate (the sample has hello/thankyou from all 21 participants).
         family: model family.
         n_folds: participant-grouped folds (default ``cfg.sample_check.n_folds``).
         overrides: config overrides for this experiment (default: ``cfg.sample_check``'s epochs, batch size, lr and
