@@ -21,7 +21,7 @@ def chain(tmp_path_factory):
     env = {**os.environ, "ISLR_OUTPUTS": str(out), "ISLR_PYTHON": sys.executable}
     # Full-data transformers on: the chain then also trains bert_all/deberta_all (03) and submits them (05, 06).
     proc = subprocess.run(["./run_all.sh", "--profile", "smoke", "--overrides", FULL_DATA_OVERRIDES], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, f"chain failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     (out / "run_all.log").write_text(proc.stdout + proc.stderr)  # what a user sees with `./run_all.sh > log 2>&1`
     return out
