@@ -1,4 +1,4 @@
-"""Where the submission's time goes: each branch of the ensemble graph as its own TFLite model (METHOD_FACTS §7).
+"""Where the submission's time goes: each branch of the ensemble graph as its own TFLite model (docs/method.md §7).
 
 Branches (full-profile sizes, random weights): the CNN preprocessing, the transformer preprocessing (computed once
 and shared by BERT and DeBERTa), BERT alone on precomputed features (fp32 and dynamic-range int8) and the

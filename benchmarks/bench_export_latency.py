@@ -1,4 +1,4 @@
-"""Submission latency: our ensemble graph vs a reference-style ensemble graph, side by side (METHOD_FACTS §7).
+"""Submission latency: our ensemble graph vs a reference-style ensemble graph, side by side (docs/method.md §7).
 
 Both are ONE TFLite graph of CNN + BERT + DeBERTa with the reference's weights 0.58 / 0.42·(0.85 / 0.15), built from
 the same torch models (the ``full`` profile's sizes: EfficientNet-B0 and two 256-wide 4-layer transformers; random

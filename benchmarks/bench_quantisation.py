@@ -1,4 +1,4 @@
-"""Quantised submission variants: size, latency and top-1 against fp32, on real and synthetic rows (METHOD_FACTS §7).
+"""Quantised submission variants: size, latency and top-1 against fp32, on real and synthetic rows (docs/method.md §7).
 
 The trained fold-0 CNN, BERT and DeBERTa of a run (``--profile``/``--run-name``; notebooks 02–03 or ``train_fold``)
 are combined with the reference's weights into one graph, frozen once and converted to fp32, fp16 (float16

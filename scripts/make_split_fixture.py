@@ -11,7 +11,7 @@ Run once (the outputs are committed; the test reads only them):
   the split, and their order matters.
 * ``reference_split.json`` — where the labels came from, the fold sizes, and the SHA-256 of the (94477,) int64 fold
   ids that the reference's own call gives: ``StratifiedKFold(8, shuffle=True, random_state=42)`` on the sign, over
-  train.csv order (METHOD_FACTS §5 "Folds"). The ids are computed here with scikit-learn directly, not with
+  train.csv order (docs/method.md §5 "Folds"). The ids are computed here with scikit-learn directly, not with
   :mod:`islr.splits`, so the test checks islr's split against the reference's call.
 
 Fold *sizes* alone would be a weak check: a stratified (or plain) K-fold of N samples gives the same sizes for any

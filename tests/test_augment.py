@@ -131,7 +131,7 @@ def test_flip_left_hand_wrist_lands_on_right_hand_column():
     right_wrist = int(np.nonzero(L.CNN_AUG_POINTS == 522)[0][0])
     assert (left_wrist, right_wrist) == (18, 59)
     assert torch.allclose(f[1, 0, right_wrist], torch.stack([1 - x[1, 0, 18, 0], x[1, 0, 18, 1], x[1, 0, 18, 2]]))
-    # Pose eye outer (pose 3) ↔ right eye outer (pose 6), not pose 5 (METHOD_FACTS §10.5).
+    # Pose eye outer (pose 3) ↔ right eye outer (pose 6), not pose 5 (docs/method.md §10.5).
     c3, c6 = (int(np.nonzero(L.CNN_AUG_POINTS == L.pose_id(k))[0][0]) for k in (3, 6))
     assert torch.allclose(f[1, 0, c6, 1:], x[1, 0, c3, 1:])
 

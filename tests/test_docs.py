@@ -28,7 +28,7 @@ def _citations() -> list[tuple[str, str, str | None, str | None]]:
             if path.suffix not in (".py", ".ipynb", ".md", ".sh") or not path.is_file():
                 continue
             text = path.read_text(errors="ignore")
-            if "METHOD_FACTS" not in text and "method.md" not in text:
+            if "method.md" not in text:
                 continue  # a § in a file that cites no method document is not ours to check
             for m in CITATION.finditer(text):
                 found.append((str(path.relative_to(REPO)), m["sec"], m["name"], m["step"]))
@@ -72,3 +72,12 @@ def test_a_wrong_citation_is_caught():
     assert _problem(sections, "11", None, None) and _problem(sections, "2.9", None, None)
     assert _problem(sections, "3a", "No such paragraph", None) and _problem(sections, "3a", None, "11")
     assert _problem(sections, "3a", "Replace", "10") is None and _problem(sections, "2.6", None, None) is None
+
+
+def test_no_citation_points_outside_the_repository():
+    """The method is cited as docs/method.md, never as a document users do not have."""
+    outside = "METHOD" + "_FACTS"  # spelled in two parts so this file does not match itself
+    hits = [str(p.relative_to(REPO)) for folder in (*CITED_IN, "docs") for p in sorted((REPO / folder).rglob("*"))
+            if p.is_file() and p.suffix in (".py", ".ipynb", ".md", ".sh") and outside in p.read_text(errors="ignore")]
+    hits += ["README.md"] * (outside in (REPO / "README.md").read_text())
+    assert hits == []

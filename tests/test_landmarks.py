@@ -51,5 +51,5 @@ def test_finger_trees():
 def test_feature_index_lists():
     assert L.LIP.shape == (40,) and len(set(L.LIP)) == 40
     assert L.LIP_ANGLES.max() < 40 and L.HAND_ANGLES.max() <= 20
-    # METHOD_FACTS §2.6: the lip angle triples as landmark ids
+    # docs/method.md §2.6: the lip angle triples as landmark ids
     assert tuple(L.LIP[L.LIP_ANGLES[0]]) == (0, 312, 40) and tuple(L.LIP[L.LIP_ANGLES[4]]) == (61, 88, 185)

@@ -53,7 +53,7 @@ def test_hypercolumn_blocks_selects_the_deepest_stages():
 
 def test_effnet_b0_matches_reference_sizes():
     model = create_model("effnet_b0")
-    # METHOD_FACTS §4: 80+112+192+320 channels, 4,327,798 + 1,778,810 parameters, BN eps 1e-3 / momentum 0.01.
+    # docs/method.md §4: 80+112+192+320 channels, 4,327,798 + 1,778,810 parameters, BN eps 1e-3 / momentum 0.01.
     assert model.hypercolumn_channels == [80, 112, 192, 320]
     assert model.hypercolumn.in_channels == 704
     assert sum(p.numel() for p in model.backbone.parameters()) == 4_327_798
@@ -171,7 +171,7 @@ def test_transformer_forward_backward_shapes(name):
 
 def test_reference_sizes():
     bert, deberta = create_model("bert"), create_model("deberta")
-    # METHOD_FACTS §4: ~2.45 M used parameters (the vocab-1 word embedding exists but is never used).
+    # docs/method.md §4: ~2.45 M used parameters (the vocab-1 word embedding exists but is never used).
     for model, expected in ((bert, 2_450_682), (deberta, 2_450_170)):
         unused = model.embeddings.word_embeddings.weight.numel()
         assert sum(p.numel() for p in model.parameters()) - unused == expected

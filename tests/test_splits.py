@@ -40,7 +40,7 @@ def test_random_folds_reproduce_the_reference_split_of_the_real_train_csv():
     reference = json.loads((FIXTURES / "reference_split.json").read_text())
     assert len(labels) == reference["rows"] == 94477
     folds = random_folds(labels, 8, 42)
-    # METHOD_FACTS §5: fold 0 holds 11,810 samples (train 82,667), folds 5-7 hold 11,809.
+    # docs/method.md §5: fold 0 holds 11,810 samples (train 82,667), folds 5-7 hold 11,809.
     assert np.bincount(folds).tolist() == reference["fold_sizes"] == [11810] * 5 + [11809] * 3
     train_idx, valid_idx = fold_indices(folds, 0)
     assert (len(train_idx), len(valid_idx)) == (82667, 11810)

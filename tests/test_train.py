@@ -101,7 +101,7 @@ def test_class_weights_match_reference_column_and_facts():
     table = pd.read_csv(paths.CLASS_WEIGHTS_CSV)
     assert w.shape == (250,) and w.dtype == torch.float32
     np.testing.assert_allclose(w.numpy(), table["ce_weight_bestCFG"].to_numpy(), rtol=1e-6)
-    # METHOD_FACTS §5: min 2.0, max 4.333, mean 2.629, first values 2.0057, 2.1997, 2.0502, 2.0669, 3.2695.
+    # docs/method.md §5: min 2.0, max 4.333, mean 2.629, first values 2.0057, 2.1997, 2.0502, 2.0669, 3.2695.
     assert w.min().item() == pytest.approx(2.0) and w.max().item() == pytest.approx(4.333, abs=1e-3)
     assert w.mean().item() == pytest.approx(2.629, abs=1e-3)
     np.testing.assert_allclose(w[:5].numpy(), [2.0057, 2.1997, 2.0502, 2.0669, 3.2695], atol=1e-4)
@@ -124,7 +124,7 @@ def test_soft_cross_entropy_hard_labels_vs_torch():
     w, eps = torch.rand(7, generator=g) + 0.5, 0.3
     ours = soft_cross_entropy(logits, y, w, eps)
     assert ours.item() == pytest.approx(_brute_force_ce(logits, F.one_hot(y, 7), w, eps).item(), rel=1e-6)
-    # Batch mean, as METHOD_FACTS §5: torch's per-sample losses averaged over B ...
+    # Batch mean, as docs/method.md §5: torch's per-sample losses averaged over B ...
     torch_none = F.cross_entropy(logits, y, weight=w, label_smoothing=eps, reduction="none")
     assert ours.item() == pytest.approx(torch_none.mean().item(), rel=1e-6)
     # ... whereas torch's reduction="mean" with class-index targets divides by sum_i w_{y_i} instead of B.
@@ -241,7 +241,7 @@ def test_onecycle_runs_exactly_total_steps_and_ends_at_final_lr():
         sched.step()
     assert lrs[0] == pytest.approx(0.01 / 25) and max(lrs) == pytest.approx(0.01)
     assert int(np.argmax(lrs)) == 4  # peak at pct_start · (total − 1)
-    assert lrs[-1] == pytest.approx(0.01 / 25 / 1e4)  # the last step uses the final lr (METHOD_FACTS §10.7 fixed)
+    assert lrs[-1] == pytest.approx(0.01 / 25 / 1e4)  # the last step uses the final lr (docs/method.md §10.7 fixed)
     assert (beta1[0], beta1[4], beta1[-1]) == pytest.approx((0.95, 0.85, 0.95))  # β1 cycles 0.95 → 0.85 → 0.95
 
 

@@ -30,7 +30,7 @@ TESTS = Path(__file__).resolve().parent
 REPO = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-#: METHOD_FACTS §6, copied by hand: (reference name, kind, low, high) or (name, "categorical", choices).
+#: docs/method.md §6, copied by hand: (reference name, kind, low, high) or (name, "categorical", choices).
 REFERENCE_CNN_SPACE = {
     "aug_prob": ("float", 0.15, 0.25), "invert_prob": ("float", 0.25, 0.32), "scale_prob": ("float", 0.17, 0.30),
     "lr": ("float", 2e-3, 2.8e-3), "train_bs": ("categorical", (32, 64)), "epochs": ("int", 100, 210),

@@ -1,4 +1,4 @@
-"""Training augmentations of the CNN and the transformers (METHOD_FACTS §3a, §3b), batched and seedable.
+"""Training augmentations of the CNN and the transformers (docs/method.md §3a, §3b), batched and seedable.
 
 Conventions shared by every point-level function:
 
@@ -19,7 +19,7 @@ The image-level steps (mixup, replace-from-same-class, time/point masking) act o
 ``(B, 3, 160, 80)`` and are called by the data pipeline after preprocessing; :func:`random_frame_indices` gives the
 training-only random frame choice of the CNN time resize (§3a step 10).
 
-Bugs of the reference that are fixed here (METHOD_FACTS §10): the flip swaps every point with its true twin and
+Bugs of the reference that are fixed here (docs/method.md §10): the flip swaps every point with its true twin and
 mirrors x as ``1 - x`` (§10.1, §10.5); the mixup label adds λ and 1 − λ, so a pair of one class gets label 1
 (§10.3); the replace-aug mirror reflects x over all frames (§10.4).
 """
@@ -35,7 +35,7 @@ import torch
 from islr import landmarks
 from islr.config import CNNAugConfig, TransformerAugConfig
 
-#: Per-part landmark std (x, y, z) used by the part shift (METHOD_FACTS §3a table).
+#: Per-part landmark std (x, y, z) used by the part shift (docs/method.md §3a table).
 PART_STD: dict[str, tuple[float, float, float]] = {
     "lips": (0.032161612, 0.012530263, 0.010506421),
     "left_hand": (0.089548111, 0.085243039, 0.045476798),
@@ -125,7 +125,7 @@ def global_affine(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, 
                   rotate_deg: float = 0.0) -> torch.Tensor:
     """Random global scale, shift and xy-rotation of every point (§3a step 1, §3b step 1).
 
-    Order (as listed in METHOD_FACTS): ``v ← s·v``; ``v ← v + d``; then rotate x, y about the origin by θ.
+    Order (as listed in docs/method.md): ``v ← s·v``; ``v ← v + d``; then rotate x, y about the origin by θ.
 
     Args:
         x: (B, T, P, 3) points, NaN = missing.

@@ -11,7 +11,7 @@ import sys
 
 COMMANDS = {
     "prepare": ("islr.prepare", "pack an asl-signs folder into one contiguous array (+ offsets, labels, ids)"),
-    "tune": ("islr.tune", "join (or create) a shared Optuna study and run trials (METHOD_FACTS §6)"),
+    "tune": ("islr.tune", "join (or create) a shared Optuna study and run trials (docs/method.md §6)"),
     "extract": ("islr.extract", "videos -> asl-signs landmark files with MediaPipe Holistic (own environment)"),
     "synth": ("islr.synth", "write a synthetic dataset in the exact asl-signs layout"),
     "predict": ("islr.predict", "top-5 signs of parquet, .pose or video files with the TFLite model"),

@@ -4,7 +4,7 @@ Nested dataclasses; :func:`get_config` builds a profile and applies overrides:
 
 * ``smoke``   — the whole notebook chain in minutes on a 2-core CPU (tests run it).
 * ``default`` — the offline demo: synthetic data + the bundled real sample, whole chain ≤ 30 min on CPU.
-* ``full``    — the real asl-signs data on a GPU with the reference's hyperparameters (METHOD_FACTS §3, §5).
+* ``full``    — the real asl-signs data on a GPU with the reference's hyperparameters (docs/method.md §3, §5).
 
 Overrides are a nested dict or dotted keys (``{"train.epochs": 3}``); unknown keys and wrong types are errors.
 The resolved config is saved as ``config.json`` in every run folder (:meth:`Config.save`) and reloaded by
@@ -61,7 +61,7 @@ class DataConfig:
 
 @dataclass
 class SplitConfig:
-    """Cross-validation splits (METHOD_FACTS §5)."""
+    """Cross-validation splits (docs/method.md §5)."""
 
     n_folds: int = 8
     seed: int = 42
@@ -69,14 +69,14 @@ class SplitConfig:
     #: "random": StratifiedKFold on sign (the reference); "participant": folds grouped by participant.
     kind: str = "random"
     #: Also train BERT and DeBERTa on all sequences (fold -1, run folders ``<family>_all``) and put those in the
-    #: export and the submission, as the reference did (METHOD_FACTS §0); the CNN and the ensemble weights stay on
+    #: export and the submission, as the reference did (docs/method.md §0); the CNN and the ensemble weights stay on
     #: fold 0. On in the full profile.
     full_data_transformers: bool = False
 
 
 @dataclass
 class CNNAugConfig:
-    """CNN augmentation probabilities and ranges; defaults are the reference's best_CFG (METHOD_FACTS §3a)."""
+    """CNN augmentation probabilities and ranges; defaults are the reference's best_CFG (docs/method.md §3a)."""
 
     #: Probability of the global affine (scale and shift of the whole sequence); the other augmentations have their
     #: own probabilities. Optuna / reference name: aug_prob.
@@ -112,7 +112,7 @@ class CNNAugConfig:
 
 @dataclass
 class TransformerAugConfig:
-    """Transformer augmentations (METHOD_FACTS §3b)."""
+    """Transformer augmentations (docs/method.md §3b)."""
 
     affine_prob: float = 0.8
     affine_scale: tuple[float, float] = (0.8, 1.5)
@@ -129,7 +129,7 @@ class TransformerAugConfig:
 
 @dataclass
 class CNNConfig:
-    """EfficientNet-B0 on the 160×80×3 landmark image (METHOD_FACTS §1, §4)."""
+    """EfficientNet-B0 on the 160×80×3 landmark image (docs/method.md §1, §4)."""
 
     model: str = "effnet_b0"
     n_frames: int = 160
@@ -146,7 +146,7 @@ class CNNConfig:
 
 @dataclass
 class TransformerConfig:
-    """BERT / DeBERTa-v2 on 972 features per frame (METHOD_FACTS §2, §4)."""
+    """BERT / DeBERTa-v2 on 972 features per frame (docs/method.md §2, §4)."""
 
     max_len: int = 96
     hidden: int = 256
@@ -158,7 +158,7 @@ class TransformerConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (METHOD_FACTS §5). One block per model family."""
+    """Optimisation (docs/method.md §5). One block per model family."""
 
     epochs: int = 182
     batch_size: int = 64
@@ -227,7 +227,7 @@ def _transformer_train() -> TrainConfig:
 
 @dataclass
 class DistillConfig:
-    """Knowledge distillation for the transformers (METHOD_FACTS §4 "Distillation")."""
+    """Knowledge distillation for the transformers (docs/method.md §4 "Distillation")."""
 
     #: T = 2, w = 0.5 measured best of T ∈ {1, 2, 4} × w ∈ {0.5, 0.9} (benchmarks/sweep_kd.py, README); w = 0.9
     #: lost 10-12 points of top-1 at every T, the w = 0.5 points sit within noise of training without KD.

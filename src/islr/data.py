@@ -250,7 +250,7 @@ class SequenceDataset:
     """Raw landmark sequences of a prepared dataset, restricted to a point set (a map-style torch Dataset).
 
     Items are dicts ``{"seq": (T, P, 3) float32 with NaNs, "label": int, "index": int}``; with ``donors=True`` also
-    ``"donor"``: a random sequence of the same class (possibly the sample itself, as in the reference, METHOD_FACTS
+    ``"donor"``: a random sequence of the same class (possibly the sample itself, as in the reference, docs/method.md
     §3a "Replace") for the replace augmentation. Augmentation and preprocessing are *not* done here: they run batched
     in the training loop's ``batch_transform`` (on the GPU when there is one), so workers only read the memmap.
 

@@ -1,4 +1,4 @@
-"""Ensemble weights on fold-0 out-of-fold logits (METHOD_FACTS §7 "Ensemble weights").
+"""Ensemble weights on fold-0 out-of-fold logits (docs/method.md §7 "Ensemble weights").
 
 Prediction = ``k·cnn + (1 − k)·(b·bert + (1 − b)·deberta)`` on **raw logits** (no softmax), with k in 0..1 step
 0.01 and b in 0..1 step 0.05, chosen by accuracy — the reference's grid. :func:`compare_logits_vs_probs` measures

@@ -30,7 +30,7 @@ import pandas as pd
 
 from islr import io, paths
 
-#: Scores a model returns: raw logits (the ensemble is a weighted sum of raw logits, METHOD_FACTS §7).
+#: Scores a model returns: raw logits (the ensemble is a weighted sum of raw logits, docs/method.md §7).
 SCORE_KIND = "raw logit"
 
 
@@ -140,7 +140,7 @@ def load_model(path: str | Path, family: str | None = None, threads: int = 1) ->
 
 
 class WeightedEnsemble:
-    """Weighted sum of several models' raw logits (the submission's formula, METHOD_FACTS §7), for checkpoints.
+    """Weighted sum of several models' raw logits (the submission's formula, docs/method.md §7), for checkpoints.
 
     Args:
         members: {name: model} — callables (T, 543, 3) → (250,).

@@ -1,4 +1,4 @@
-"""Every landmark index list of the method, written once (METHOD_FACTS §1–§3).
+"""Every landmark index list of the method, written once (docs/method.md §1–§3).
 
 A MediaPipe Holistic frame in the asl-signs data has 543 rows, in this order:
 
@@ -15,7 +15,7 @@ All ids below are frame-row ids (0–542) unless a name says otherwise. The mirr
 left landmark with its right twin for the hands, the pose and the 40 lip points; flips anywhere in the project are
 derived from it with :func:`mirror_permutation`, so a point set that is not closed under mirroring is an error
 rather than a silent mis-flip (the reference's CNN flip paired the wrong eye points and left the hip and lips
-unswapped: METHOD_FACTS §10.5).
+unswapped: docs/method.md §10.5).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ KAGGLE_DATA = Path("/kaggle/input/asl-signs")
 KAGGLE_WORKING = Path("/kaggle/working")
 #: The bundled real sample: real asl-signs sequences in the competition layout, shipped as package data.
 SAMPLE_DIR = RESOURCES_DIR / "sample"
-#: Reference per-class loss weights (METHOD_FACTS §5), shipped inside the package.
+#: Reference per-class loss weights (docs/method.md §5), shipped inside the package.
 CLASS_WEIGHTS_CSV = RESOURCES_DIR / "class_weights.csv"
 #: The real 250-sign map of the competition, shipped inside the package.
 SIGN_MAP_JSON = RESOURCES_DIR / "sign_to_prediction_index_map.json"

@@ -1,4 +1,4 @@
-"""Batched input pipelines: raw padded landmarks → augmented, preprocessed model inputs (METHOD_FACTS §1–§3).
+"""Batched input pipelines: raw padded landmarks → augmented, preprocessed model inputs (docs/method.md §1–§3).
 
 The DataLoader only reads raw sequences (:class:`islr.data.SequenceDataset`); these callables run on whole batches
 on the training device (the GPU when there is one), as the loop's ``batch_transform`` / ``eval_transform``:
@@ -92,7 +92,7 @@ class TransformerPipeline:
         return {"x": {"x": feats, "mask": mask}, "y": batch["y"], "index": batch["index"]}
 
 
-#: Point-level CNN augmentations and the CNNAugConfig probability that switches each (METHOD_FACTS §3a).
+#: Point-level CNN augmentations and the CNNAugConfig probability that switches each (docs/method.md §3a).
 CNN_POINT_AUGS = {"global affine": "affine_prob", "temporal interpolation": "interpol_prob", "flip": "flip_prob",
                   "part shift": "shift_prob", "part scale": "scale_prob", "part rotation": "rotate_prob",
                   "finger-tree rotation": "tree_rot_prob"}

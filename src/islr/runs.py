@@ -43,7 +43,7 @@ from islr.config import Config
 from islr.models import create_model, model_spec
 from islr.splits import FULL_DATA
 
-#: The ensemble members, in the order of the reference's formula (METHOD_FACTS §7).
+#: The ensemble members, in the order of the reference's formula (docs/method.md §7).
 MEMBERS = ("cnn", "bert", "deberta")
 #: Checkpoint files of a model folder.
 CHECKPOINTS = {"best": "best.pt", "last": "last.pt"}
@@ -317,7 +317,7 @@ def run_data_source(cfg: Config) -> dict | None:
 # ----------------------------------------------------------------------------------------------- the submission
 def submission_folds(cfg: Config, families: tuple[str, ...] = MEMBERS) -> dict[str, int]:
     """The fold whose model each family contributes to the export and submission: fold 0, or all data (-1) for
-    the transformers when ``cfg.split.full_data_transformers`` (the reference's choice, METHOD_FACTS §0)."""
+    the transformers when ``cfg.split.full_data_transformers`` (the reference's choice, docs/method.md §0)."""
     full = cfg.split.full_data_transformers
     return {f: FULL_DATA if full and f != "cnn" else 0 for f in families}
 

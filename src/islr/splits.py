@@ -1,4 +1,4 @@
-"""Cross-validation folds (METHOD_FACTS §5 "Folds").
+"""Cross-validation folds (docs/method.md §5 "Folds").
 
 * :func:`random_folds` — the reference split: ``StratifiedKFold(8, shuffle=True, random_state=42)`` stratified on the
   sign, over the samples in the order given (train.csv order for the real data). On the full 94,477 sequences fold 0

@@ -1,4 +1,4 @@
-"""Hyperparameter search with Optuna, shared by any number of workers (METHOD_FACTS §6).
+"""Hyperparameter search with Optuna, shared by any number of workers (docs/method.md §6).
 
 :data:`SPACES` ``["cnn"]`` is the reference's space (16 TPE trials, best fold-0 top-1), under its parameter names;
 :class:`Param` maps each to one of our config keys. On purpose the CNN trials use ``lookahead_radam``
@@ -81,7 +81,7 @@ class Param:
         return trial.suggest_float(self.name, low, high, log=self.log)
 
 
-#: "cnn" is the reference's space (METHOD_FACTS §6); "transformer" searches around the reference's transformer
+#: "cnn" is the reference's space (docs/method.md §6); "transformer" searches around the reference's transformer
 #: settings (§3b, §5): augmentation probabilities ±~0.15, lr 1e-4–5e-4 (log), smoothing 0.3–0.6, dropout 0.05–0.2.
 SPACES: dict[str, tuple[Param, ...]] = {
     "cnn": (

@@ -1,4 +1,4 @@
-"""Export of the trained torch models to Keras 3 / TFLite (the Kaggle submission format) and ONNX (METHOD_FACTS §7).
+"""Export of the trained torch models to Keras 3 / TFLite (the Kaggle submission format) and ONNX (docs/method.md §7).
 
 Modules (imported on demand; those that build graphs import TensorFlow once, quietly, through ``_tf``):
 

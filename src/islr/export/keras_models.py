@@ -1,4 +1,4 @@
-"""Keras 3 inference graphs of the PyTorch models, built from the torch module tree (METHOD_FACTS §7).
+"""Keras 3 inference graphs of the PyTorch models, built from the torch module tree (docs/method.md §7).
 
 Each Keras layer is named after the torch module it replaces (its dotted path in ``model.state_dict()``), so that
 :mod:`islr.export.transfer` can map every weight by name. The graphs are inference-only: BatchNorm uses its moving
@@ -14,7 +14,7 @@ statistics, dropout and stochastic depth are absent, the training-only hypercolu
 * :func:`build_keras_transformer`: :class:`islr.models.transformer.FrameTransformer` (BERT or DeBERTa-v2 with
   relative attention off) for batch 1 without a mask: inference only ever sees the real frames, so the torch mask is
   all ones and the CPE's zero "same" padding equals the torch masked CPE. In the last layer only the CLS row is
-  used as the query, residual and FFN input (the other rows never reach the classifier; METHOD_FACTS §7).
+  used as the query, residual and FFN input (the other rows never reach the classifier; docs/method.md §7).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ DEFAULT_DEPTHWISE = "keras"
 
 
 class ShiftAddDepthwiseConv2D(layers.Layer):
-    """Depthwise conv as a sum of strided slices times per-channel taps (METHOD_FACTS §7 "Custom depthwise conv").
+    """Depthwise conv as a sum of strided slices times per-channel taps (docs/method.md §7 "Custom depthwise conv").
 
     For an already padded input ``x`` (B, H, W, C) and kernel ``w`` (kh, kw, C):
     ``out = Σ_(i,j) x[:, i :: s, j :: s, :][:, :Ho, :Wo] · w[i, j] (+ bias)`` with ``Ho = (H − kh) // s + 1``.
@@ -218,7 +218,7 @@ class AddEmbeddingRows(layers.Layer):
 
 
 class TokenConv1D(layers.Layer):
-    """Depthwise Conv1d over tokens with zero "same" padding (the CPE, METHOD_FACTS §4), as shifted adds.
+    """Depthwise Conv1d over tokens with zero "same" padding (the CPE, docs/method.md §4), as shifted adds.
 
     ``out[t] = Σ_k w[k] · h[t + k − k//2] + b`` with zeros outside the sequence: torch's cross-correlation with
     ``padding=k//2``. (1, L, H) → (1, L, H).

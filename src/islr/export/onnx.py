@@ -1,4 +1,4 @@
-"""ONNX export of the torch inference heads and ONNX Runtime inference (METHOD_FACTS §7: "ONNX was about 5×
+"""ONNX export of the torch inference heads and ONNX Runtime inference (docs/method.md §7: "ONNX was about 5×
 faster than TFLite for EfficientNet" in the reference's README; ``benchmarks/bench_export_latency.py`` measures it).
 
 ONNX holds the networks only; preprocessing stays the torch code (:mod:`islr.preprocess`), so an ONNX pipeline is

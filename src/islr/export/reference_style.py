@@ -1,6 +1,6 @@
 """A reference-style ensemble graph, kept ONLY as the latency baseline of ``benchmarks/bench_export_latency.py``.
 
-It has the shapes of the reference's submission (METHOD_FACTS §7), built from our models and converted with our
+It has the shapes of the reference's submission (docs/method.md §7), built from our models and converted with our
 :func:`islr.export.tflite.convert`, so that the benchmark compares graph designs, not converters:
 
 * CNN preprocessing: gather the 80 points, mean/std over ``tf.boolean_mask`` of the present values (ddof 1,

@@ -1,4 +1,4 @@
-"""TF port of the torch preprocessing for the TFLite graph: one raw sequence → model inputs (METHOD_FACTS §1, §2, §7).
+"""TF port of the torch preprocessing for the TFLite graph: one raw sequence → model inputs (docs/method.md §1, §2, §7).
 
 The same rules as :mod:`islr.preprocess.cnn` and :mod:`islr.preprocess.transformer`, one TF function per torch
 step, for a single sequence ``x`` (T, 543, 3) float32 with NaNs (T may be 0; the Kaggle harness hands in one
@@ -67,7 +67,7 @@ def _with_pad_frame(x: tf.Tensor) -> tf.Tensor:
 
 
 def cnn_input(x: tf.Tensor) -> tf.Tensor:
-    """CNN image of one sequence (METHOD_FACTS §1; torch: :func:`islr.preprocess.cnn.cnn_input`).
+    """CNN image of one sequence (docs/method.md §1; torch: :func:`islr.preprocess.cnn.cnn_input`).
 
     Args:
         x: (T, 543, 3) float32, NaN = missing.
@@ -167,7 +167,7 @@ def features(points: tf.Tensor) -> tf.Tensor:
 
 
 def transformer_input(x: tf.Tensor, max_len: int = MAX_LEN) -> tf.Tensor:
-    """Transformer features of one sequence (METHOD_FACTS §2; torch: :func:`islr.preprocess.transformer
+    """Transformer features of one sequence (docs/method.md §2; torch: :func:`islr.preprocess.transformer
     .transformer_input`): hand chosen on the full sequence, subsample first, then the 972 features.
 
     Args:

@@ -1,4 +1,4 @@
-"""TFLite models with the Kaggle signature: raw landmarks in, 250 logits out (METHOD_FACTS §7 "tf.Module").
+"""TFLite models with the Kaggle signature: raw landmarks in, 250 logits out (docs/method.md §7 "tf.Module").
 
 Signature (the competition harness): ``serving_default``, input ``inputs`` float32 [None, 543, 3] (one sequence,
 NaN = missing), output ``outputs`` float32 [250]. The graph is TF preprocessing (:mod:`islr.export.tf_preprocess`,
@@ -44,7 +44,7 @@ N_LANDMARKS = 543
 PREPROCESSORS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "cnn": tf_preprocess.cnn_input, "transformer": tf_preprocess.transformer_input}
 
-#: The reference's submitted ensemble (METHOD_FACTS §0, §7) as weights on raw logits.
+#: The reference's submitted ensemble (docs/method.md §0, §7) as weights on raw logits.
 REFERENCE_WEIGHTS = {"cnn": 0.58, "bert": 0.42 * 0.85, "deberta": 0.42 * 0.15}
 
 

@@ -1,4 +1,4 @@
-"""Explicit PyTorch → Keras weight transfer (METHOD_FACTS §7 "Weight transfer"; STYLE.md pattern 8).
+"""Explicit PyTorch → Keras weight transfer (docs/method.md §7 "Weight transfer"; STYLE.md pattern 8).
 
 The Keras graphs of :mod:`islr.export.keras_models` name every layer after its torch module path, so each Keras
 variable has exactly one torch key: ``"{layer name}.{torch parameter}"``. The transfer
@@ -39,7 +39,7 @@ layers = keras.layers
 
 #: Torch keys that are allowed to stay unused, with the reason (regex on the full key).
 IGNORED_KEYS: dict[str, str] = {
-    r"^hypercolumn\.": "training-only hypercolumn head (METHOD_FACTS §4, §7)",
+    r"^hypercolumn\.": "training-only hypercolumn head (docs/method.md §4, §7)",
     r"\.num_batches_tracked$": "BatchNorm bookkeeping, not used at inference",
     r"^embeddings\.word_embeddings\.weight$": "HF word embedding (vocab 1): the model feeds inputs_embeds",
 }

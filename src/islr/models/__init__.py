@@ -1,4 +1,4 @@
-"""Models: EfficientNet-B0 with a hypercolumn head, BERT / DeBERTa-v2 frame transformers (METHOD_FACTS §4)."""
+"""Models: EfficientNet-B0 with a hypercolumn head, BERT / DeBERTa-v2 frame transformers (docs/method.md §4)."""
 
 from islr.models.registry import create_model, list_models, model_spec, register_model
 

@@ -1,4 +1,4 @@
-"""EfficientNet-B0 on the 160×80×3 landmark "image", with the hypercolumn auxiliary head (METHOD_FACTS §1, §4).
+"""EfficientNet-B0 on the 160×80×3 landmark "image", with the hypercolumn auxiliary head (docs/method.md §1, §4).
 
 The reference (2nd place, asl-signs) trains lukemelas ``efficientnet_pytorch`` EfficientNet-B0 on a (3, 160, 80)
 input: channels x, y, z; height = time (160 frames); width = the 80 CNN points. We use timm's
@@ -14,7 +14,7 @@ input: channels x, y, z; height = time (160 frames); width = the 80 CNN points. 
   weights are shape-compatible but not numerically interchangeable. This is our choice; the Keras port follows timm.
 * Stochastic depth 0.2, linear in the block index (timm and lukemelas use the same rule: rate·i/16).
 
-Hypercolumn deep supervision (training only, METHOD_FACTS §4 "Hypercolumn"): the outputs of the last block of each
+Hypercolumn deep supervision (training only, docs/method.md §4 "Hypercolumn"): the outputs of the last block of each
 distinct channel width are taken from timm's ``forward_intermediates(extra_blocks=True)`` (one output per timm
 stage; a stage that does not change the width is merged into the next). ``hypercolumn_blocks=n`` keeps the last n of
 them: n=4 gives 80+112+192+320 = 704 channels (the reference code), n=5 adds the 40-channel stage (the reference
@@ -63,7 +63,7 @@ class PretrainedLoadError(ValueError):
 
 
 class HypercolumnHead(nn.Module):
-    """Auxiliary classifier on multi-scale backbone features (METHOD_FACTS §4 "Hypercolumn").
+    """Auxiliary classifier on multi-scale backbone features (docs/method.md §4 "Hypercolumn").
 
     Args:
         in_channels: Sum of the channels of the concatenated stage outputs (704 for the reference's 4 stages).
@@ -255,7 +255,7 @@ class HypercolumnEfficientNet(nn.Module):
 def effnet_b0(num_classes: int = 250, in_chans: int = 3, drop_rate: float = 0.1055, drop_path_rate: float = 0.2,
               hypercolumn_blocks: int = 4, hypercolumn_weight: float = 0.4,
               pretrained_path: str | Path = "", bn_momentum: float = BN_MOMENTUM) -> HypercolumnEfficientNet:
-    """EfficientNet-B0 of the reference (METHOD_FACTS §4; defaults = best_CFG and the code's 4-stage hypercolumn).
+    """EfficientNet-B0 of the reference (docs/method.md §4; defaults = best_CFG and the code's 4-stage hypercolumn).
 
     Args:
         num_classes: Output classes.

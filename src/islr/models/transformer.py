@@ -1,4 +1,4 @@
-"""BERT / DeBERTa-v2 frame transformers on 972 features per frame, with conv position encoding (METHOD_FACTS §2, §4).
+"""BERT / DeBERTa-v2 frame transformers on 972 features per frame, with conv position encoding (docs/method.md §2, §4).
 
 The model (both flavours), for ``x`` (B, T ≤ 96, 972) and a frame mask (B, T) with 1 = real frame:
 
@@ -11,22 +11,22 @@ The model (both flavours), for ``x`` (B, T ≤ 96, 972) and a frame mask (B, T) 
    residual *before* the layer's self-attention. We zero the padded tokens before the conv and re-zero its output,
    so a real token sees exactly what it would see unpadded (zero "same" padding at the sequence end, which is what
    the exported batch-1 graph computes). The reference did not mask here, so its padded training batches saw
-   nonzero pad tokens (METHOD_FACTS §9); we do not reproduce that mismatch.
+   nonzero pad tokens (docs/method.md §9); we do not reproduce that mismatch.
 4. The CLS output → Dropout → ``Linear(hidden → 250)``. The HF pooler is not built.
 
-Shared config (METHOD_FACTS §4): hidden 256, 4 layers, 4 heads, intermediate 512, SiLU, 97 positions, vocab 1,
+Shared config (docs/method.md §4): hidden 256, 4 layers, 4 heads, intermediate 512, SiLU, 97 positions, vocab 1,
 dropout 0.1, init std 0.02; ~2.45 M parameters. BERT: LN eps 1e-12, 2 token types (all 0). Our own layers (input
 projection, CPE convs, classifier) keep PyTorch's default init; the HF modules get HF's (normal, std 0.02).
 
 **DeBERTa-v2 choice: relative-position attention OFF by default** (``relative_attention=False``,
 ``position_biased_input=True``, ``type_vocab_size=0``, LN eps 1e-7 — the ``DebertaV2Config`` defaults). That is
 what the reference's Keras export actually computed (plain scaled dot-product attention, no token types, eps 1e-7,
-METHOD_FACTS §4), it ports to Keras/TFLite exactly and cheaply, and the export stage must reproduce it bit-for-bit.
+docs/method.md §4), it ports to Keras/TFLite exactly and cheaply, and the export stage must reproduce it bit-for-bit.
 So our "DeBERTa" is BERT with those small differences, as the reference's was. ``relative_attention=True`` builds
 genuine disentangled attention in torch (c2p + p2c, relative distances up to 97, no absolute position input, as
 DeBERTa-v2) for experiments; the Keras port does not support it.
 
-Layer-copy helpers for distillation (METHOD_FACTS §4 "Distillation"): :func:`truncate_layers` builds an n-layer
+Layer-copy helpers for distillation (docs/method.md §4 "Distillation"): :func:`truncate_layers` builds an n-layer
 student from the first n layers of a teacher; :func:`init_from` copies every student tensor from a teacher.
 """
 
@@ -41,7 +41,7 @@ from transformers import BertConfig, BertModel, DebertaV2Config, DebertaV2Model
 
 from islr.models.registry import create_model, register_model
 
-#: Per-frame features of the transformer input (METHOD_FACTS §2).
+#: Per-frame features of the transformer input (docs/method.md §2).
 N_FEATURES = 972
 ARCHS = ("bert", "deberta")
 _ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
@@ -149,7 +149,7 @@ class FrameTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden))
         self.embeddings = hf.embeddings
         self.encoder = hf.encoder
-        # Keyed by layer index: layer 0 has no CPE (METHOD_FACTS §4).
+        # Keyed by layer index: layer 0 has no CPE (docs/method.md §4).
         self.cpe = nn.ModuleDict({str(i): ConvPositionEncoding(hidden) for i in range(1, layers)})
         self.head_drop = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden, num_classes)
@@ -221,7 +221,7 @@ def init_from(student: FrameTransformer, teacher: FrameTransformer) -> FrameTran
     """Copy every tensor of ``student`` from the same-named tensor of ``teacher`` (in place).
 
     With a student of n ≤ L layers this takes the teacher's embeddings, input projection, CLS, the first n
-    layers, their CPE convs and the classifier (METHOD_FACTS §4 "Distillation", step 3).
+    layers, their CPE convs and the classifier (docs/method.md §4 "Distillation", step 3).
 
     Args:
         student: Model to fill; every one of its state_dict entries must exist in ``teacher`` with the same shape.

@@ -1,4 +1,4 @@
-"""Model inputs from landmark sequences, written once in torch (METHOD_FACTS §1, §2).
+"""Model inputs from landmark sequences, written once in torch (docs/method.md §1, §2).
 
 * :mod:`islr.preprocess.cnn`: (T, 543|80, 3) → the (3, 160, 80) "image" of the EfficientNet.
 * :mod:`islr.preprocess.transformer`: (T, 543|82, 3) → (96, 972) per-frame features + attention mask.
@@ -55,12 +55,12 @@ def nearest_index(lengths: torch.Tensor, n: int) -> torch.Tensor:
     """Nearest-neighbour time map of every sample onto ``n`` frames: ``src[b, i] = floor(i · L_b / n)``.
 
     This is the rule of PyTorch ``interpolate(mode="nearest")`` on the time axis, which the reference trained its
-    CNN with (METHOD_FACTS §1), written in exact integer arithmetic so that the TF export (``tf.range(n) * T // n``,
+    CNN with (docs/method.md §1), written in exact integer arithmetic so that the TF export (``tf.range(n) * T // n``,
     a gather) gives the same indices. It serves both up- and down-sampling. torch itself multiplies by a float32
     scale and so lands one frame early at a few exact multiples (T=84, i=120 gives 62, not 63; about 1.4% of the
     lengths up to 3000 have such a position); we keep the exact rule, which TF reproduces bit for bit. The
     reference's TF graph used half-pixel nearest (``Resizing``) instead, a train/inference mismatch we do not
-    reproduce (METHOD_FACTS §9).
+    reproduce (docs/method.md §9).
 
     Args:
         lengths: (B,) int64 real frames per sample. A sample of length 0 maps every i to frame 0 (padding).
@@ -92,7 +92,7 @@ def gather_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def masked_scalar_stats(x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One mean and one unbiased (N−1) std per sample over the values where ``valid`` is True.
 
-    All axes but the first are pooled (x, y and z together, as the reference does: METHOD_FACTS §1, §2). Written
+    All axes but the first are pooled (x, y and z together, as the reference does: docs/method.md §1, §2). Written
     as masked sums so that it maps onto TF ``reduce_sum`` over a boolean mask. Two passes (mean, then the sum of
     squared deviations) keep float32 close to numpy's ``nanstd(ddof=1)``.
 

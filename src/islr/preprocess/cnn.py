@@ -1,4 +1,4 @@
-"""CNN input: a landmark sequence as a (3, 160, 80) image (METHOD_FACTS §1).
+"""CNN input: a landmark sequence as a (3, 160, 80) image (docs/method.md §1).
 
 Steps, in this order (the reference's steps 9–10 of §3a; augmentations come before and live elsewhere):
 
@@ -10,7 +10,7 @@ Steps, in this order (the reference's steps 9–10 of §3a; augmentations come b
    the output is always finite.
 3. :func:`resize_time`: nearest resize of the time axis to 160 with ``src = floor(i · T / 160)``
    (:func:`islr.preprocess.nearest_index`), for up- and down-sampling. This is the reference's *training* rule; its
-   TF graph used half-pixel nearest (``Resizing``), a train/inference mismatch (METHOD_FACTS §9) that we do not
+   TF graph used half-pixel nearest (``Resizing``), a train/inference mismatch (docs/method.md §9) that we do not
    reproduce: the export builds the same integer index map and gathers with it.
 4. Layout (B, 3, 160, 80): channels = x, y, z; height = time; width = points. (Keras/TFLite use NHWC, i.e. the
    same tensor transposed to (B, 160, 80, 3).)
@@ -32,12 +32,12 @@ STD_EPS = 1e-6
 
 
 def select_cnn_points(x: torch.Tensor) -> torch.Tensor:
-    """The 80 CNN columns (METHOD_FACTS §1) of a (..., 543, 3) tensor; a (..., 80, 3) tensor is returned as is."""
+    """The 80 CNN columns (docs/method.md §1) of a (..., 543, 3) tensor; a (..., 80, 3) tensor is returned as is."""
     return select_points(x, CNN_POINTS)
 
 
 def normalize(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Per-sample scalar normalisation, then NaN → 0 (METHOD_FACTS §1).
+    """Per-sample scalar normalisation, then NaN → 0 (docs/method.md §1).
 
     Args:
         x: (B, T, P, 3) float32, NaN = missing; frames ``t >= lengths[b]`` are padding.
@@ -63,7 +63,7 @@ def resize_time(x: torch.Tensor, lengths: torch.Tensor, n: int = N_FRAMES,
         lengths: (B,) int64.
         n: output frames.
         frame_index: optional (B, n) or (n,) int64 source frames (e.g. the training augmentation "160 random
-            sorted frames", METHOD_FACTS §3a step 10); each must be < that sample's length. None = the nearest rule
+            sorted frames", docs/method.md §3a step 10); each must be < that sample's length. None = the nearest rule
             ``floor(i · L_b / n)`` of :func:`islr.preprocess.nearest_index`.
 
     Returns:
@@ -78,7 +78,7 @@ def resize_time(x: torch.Tensor, lengths: torch.Tensor, n: int = N_FRAMES,
 
 def cnn_input(x: torch.Tensor, lengths: torch.Tensor | None = None, n_frames: int = N_FRAMES,
               frame_index: torch.Tensor | None = None) -> torch.Tensor:
-    """CNN image of a padded batch (METHOD_FACTS §1).
+    """CNN image of a padded batch (docs/method.md §1).
 
     Args:
         x: (B, T, 543, 3) or (B, T, 80, 3) float landmarks, NaN = missing.

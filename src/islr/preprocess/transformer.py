@@ -1,4 +1,4 @@
-"""Transformer input: 972 features per frame for at most 96 frames, plus an attention mask (METHOD_FACTS §2).
+"""Transformer input: 972 features per frame for at most 96 frames, plus an attention mask (docs/method.md §2).
 
 Input: the 82 points of :data:`islr.landmarks.TRANSFORMER_POINTS` (40 lips in LIP order, left hand, right hand),
 selected from a 543-row frame by :func:`select_transformer_points`. Steps, in this order:
@@ -13,7 +13,7 @@ selected from a 543-row frame by :func:`select_transformer_points`. Steps, in th
    less work on long sequences).
 3. :func:`subsample_index`: sequences longer than 96 frames keep frames ``floor(i · T / 96)``, i < 96; shorter
    ones are unchanged. **We subsample first, then compute the features on the kept frames.** The reference did this
-   in its TF graph but subsampled *after* the features in training (METHOD_FACTS §9), so its model saw motion
+   in its TF graph but subsampled *after* the features in training (docs/method.md §9), so its model saw motion
    features (dpos, rdpos) and a normalisation that its export did not reproduce. Subsampling first is what the export
    graph can do cheaply (one gather), and it makes dpos/rdpos the motion between the frames the model actually sees.
    Training and export both use this one rule.
@@ -77,7 +77,7 @@ def _feature_slices() -> dict[str, slice]:
     return out
 
 
-#: The 7 feature blocks in the reference's concatenation order (METHOD_FACTS §2).
+#: The 7 feature blocks in the reference's concatenation order (docs/method.md §2).
 FEATURE_SLICES: dict[str, slice] = _feature_slices()
 N_FEATURES = FEATURE_SLICES["hand_angle"].stop
 assert N_FEATURES == 972
@@ -93,7 +93,7 @@ def select_transformer_points(x: torch.Tensor) -> torch.Tensor:
 
 
 def choose_hand(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Which hand each sample keeps (METHOD_FACTS §2).
+    """Which hand each sample keeps (docs/method.md §2).
 
     Args:
         x: (B, T, 82, 3) transformer points; frames ``t >= lengths[b]`` are padding and not counted.
@@ -142,7 +142,7 @@ def dominant_hand_points(x: torch.Tensor, use_left: torch.Tensor) -> torch.Tenso
 
 def subsample_index(lengths: torch.Tensor, max_len: int = MAX_LEN, n_frames: int | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames each sample keeps under the length rule (METHOD_FACTS §2).
+    """Frames each sample keeps under the length rule (docs/method.md §2).
 
     Args:
         lengths: (B,) int64 real frames per sample.
@@ -192,7 +192,7 @@ def _normalized_pos(points: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 
 def features(points: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The 972 per-frame features (METHOD_FACTS §2; blocks in :data:`FEATURE_SLICES`).
+    """The 972 per-frame features (docs/method.md §2; blocks in :data:`FEATURE_SLICES`).
 
     Args:
         points: (B, T, 61, 3) raw points, 40 lips then the dominant hand (:func:`dominant_hand_points`), already

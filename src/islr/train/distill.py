@@ -1,4 +1,4 @@
-"""Three-stage self-distillation of the transformers (METHOD_FACTS §4 "Distillation", from the write-up's PDF).
+"""Three-stage self-distillation of the transformers (docs/method.md §4 "Distillation", from the write-up's PDF).
 
 1. a 4-layer teacher (the normal run of notebook 03; reused if it exists);
 2. a fresh 4-layer student trained with the KD loss from the teacher;

@@ -22,7 +22,7 @@ of other settings as if it were this one.
 **Validation / selection.** After every epoch the model is evaluated on ``valid_loader`` (dataset order, no
 augmentation): ``valid_loss`` is the *plain* cross-entropy of the main head (no class weights, no smoothing, so it
 compares across model families), ``top1`` / ``top3`` are accuracies. ``best.pt`` holds the weights of the best
-``top1`` (METHOD_FACTS §5 "selection"); training stops after ``cfg.early_stop`` epochs without improvement (0 = off).
+``top1`` (docs/method.md §5 "selection"); training stops after ``cfg.early_stop`` epochs without improvement (0 = off).
 Without a validation set (full-data training) ``best.pt`` is the last epoch. After training the best weights are
 loaded back into ``model`` and, with a validation set, its logits are saved as ``oof_logits.npy`` (N_valid, C)
 float32 with ``oof_index.npy`` (N_valid,) — the sample ids, taken from ``valid_index`` or the ``indices`` of a

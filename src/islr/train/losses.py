@@ -1,4 +1,4 @@
-"""Losses of the training loop (METHOD_FACTS §5 "loss", §4 "Distillation").
+"""Losses of the training loop (docs/method.md §5 "loss", §4 "Distillation").
 
 Every loss object here follows the loop's protocol ``loss_fn(outputs, batch, teacher_logits=None) -> scalar``:
 
@@ -31,7 +31,7 @@ from islr.config import DistillConfig, TrainConfig
 
 def class_weights(power_poor: float = 0.82197, power_similar: float = 1.39792,
                   csv: str | Path = paths.CLASS_WEIGHTS_CSV) -> torch.Tensor:
-    """Per-class loss weights ``w_c = poor_c^power_poor + similar_c^power_similar`` (METHOD_FACTS §5 "Class weights").
+    """Per-class loss weights ``w_c = poor_c^power_poor + similar_c^power_similar`` (docs/method.md §5 "Class weights").
 
     Args:
         power_poor: power of the weights of poorly predicted classes, CSV column ``bad_weight`` (best_CFG: 0.82197;
@@ -54,7 +54,7 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch
                        label_smoothing: float = 0.0) -> torch.Tensor:
     """Weighted, label-smoothed cross-entropy with hard or soft targets, averaged over the batch.
 
-    ``loss = −1/B Σ_i Σ_c w_c · y'_ic · log softmax(logits)_ic`` with ``y' = (1−ε)·y + ε/C`` (METHOD_FACTS §5).
+    ``loss = −1/B Σ_i Σ_c w_c · y'_ic · log softmax(logits)_ic`` with ``y' = (1−ε)·y + ε/C`` (docs/method.md §5).
     For hard labels this equals ``F.cross_entropy(..., reduction="none").mean()``; it differs from torch's
     ``reduction="mean"`` with ``weight``, which divides by ``Σ_i w_{y_i}`` (see module docstring).
 
@@ -110,7 +110,7 @@ def batch_target(batch: dict) -> torch.Tensor:
 class DeepSupervisionLoss(nn.Module):
     """Weighted soft cross-entropy, with deep supervision when the model returns ``(main, aux)``.
 
-    ``loss = (1 − aux_weight)·CE(main) + aux_weight·CE(aux)`` (the reference's 0.6 / 0.4, METHOD_FACTS §5); a model
+    ``loss = (1 − aux_weight)·CE(main) + aux_weight·CE(aux)`` (the reference's 0.6 / 0.4, docs/method.md §5); a model
     returning plain logits gets ``CE(logits)``. Both heads see the same weights, smoothing and target.
 
     Args:

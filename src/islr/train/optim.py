@@ -1,4 +1,4 @@
-"""Optimisers and per-step learning-rate schedules (METHOD_FACTS §5 "optimizer", "schedule").
+"""Optimisers and per-step learning-rate schedules (docs/method.md §5 "optimizer", "schedule").
 
 Optimisers (``TrainConfig.optimizer``), all on every parameter (the reference did not exempt biases / norms from
 weight decay) with **decoupled** weight decay:
@@ -25,7 +25,7 @@ Schedules (``TrainConfig.schedule``), stepped once per optimiser step:
 * ``"onecycle"`` — ``OneCycleLR(max_lr=lr, pct_start, anneal cosine, div_factor 25, final_div_factor 1e4)``, with β1
   cycling 0.95 ↔ 0.85 as in the reference. ``total_steps`` is the number of steps actually run (epochs × steps per
   epoch, the loader's ``len`` with ``drop_last``), so the schedule ends exactly at the last step; the reference
-  computed it from N/bs without the floor and stopped ~0.05% early (METHOD_FACTS §10.7).
+  computed it from N/bs without the floor and stopped ~0.05% early (docs/method.md §10.7).
 * ``"flat_cosine"`` — constant ``lr`` for the first ``flat_fraction`` of the steps, then cosine to 0 at the last
   step (the transformers' flat-then-cosine; the reference stepped it per epoch, 45 flat of 70, we step per batch).
 """
