@@ -17,3 +17,13 @@ def sample_dir() -> Path:
 @pytest.fixture(scope="session")
 def sample_files(sample_dir) -> list[Path]:
     return sorted(sample_dir.glob("train_landmark_files/*/*.parquet"))
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, sample_dir):
+    """The bundled real sample packed by ``islr prepare`` once per test session (read-only memory maps)."""
+    from islr.prepare import load_prepared, prepare
+
+    out = tmp_path_factory.mktemp("prep")
+    prepare(sample_dir, out, num_workers=1, show_progress=False)
+    return load_prepared(out)

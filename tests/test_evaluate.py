@@ -13,14 +13,6 @@ from islr import evaluate as ev
 from islr import io
 from islr.config import get_config
 from islr.predict import TFLiteSignModel, sign_names
-from islr.prepare import load_prepared, prepare
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, sample_dir):
-    out = tmp_path_factory.mktemp("prep")
-    prepare(sample_dir, out, num_workers=1, show_progress=False)
-    return load_prepared(out)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """Batched input pipelines on real sample sequences (islr.pipeline)."""
 import numpy as np
-import pytest
 import torch
 
 from islr import landmarks
@@ -9,14 +8,6 @@ from islr.data import SequenceDataset, collate_sequences
 from islr.pipeline import CNN_POINT_AUGS, CNNPipeline, TransformerPipeline, cnn_augmentation_gallery
 from islr.preprocess.cnn import cnn_input_single
 from islr.preprocess.transformer import transformer_input_single
-from islr.prepare import load_prepared, prepare
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, sample_dir):
-    out = tmp_path_factory.mktemp("prep")
-    prepare(sample_dir, out, num_workers=1, show_progress=False)
-    return load_prepared(out)
 
 
 def _batch(prepared, points, donors=False, n=6):

@@ -9,17 +9,9 @@ import torch
 from islr import paths, runs
 from islr.config import get_config
 from islr.evaluation import topk_accuracy
-from islr.prepare import load_prepared, prepare
 from islr.train import distill
 from islr.train.run import build_model, held_out_participants, train_fold
 from islr.tune import tuned_config
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, sample_dir):
-    out = tmp_path_factory.mktemp("prep")
-    prepare(sample_dir, out, num_workers=1, show_progress=False)
-    return load_prepared(out)
 
 
 @pytest.fixture(autouse=True)

@@ -13,17 +13,9 @@ from islr.data import SequenceDataset, collate_sequences
 from islr.evaluation import topk_accuracy
 from islr.models import create_model, model_spec
 from islr.models.transformer import truncate_layers
-from islr.prepare import load_prepared, prepare
 from islr.train import distill
 from islr.train.loop import evaluate, forward
 from islr.train.run import FAMILIES, train_fold
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, sample_dir):
-    out = tmp_path_factory.mktemp("prep")
-    prepare(sample_dir, out, num_workers=1, show_progress=False)
-    return load_prepared(out)
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,9 @@ def extract_python() -> Path:
         raise RuntimeError(f"islr is installed without its source checkout, so it cannot create the MediaPipe "
                            f"environment itself: install requirements-extract.txt into a separate environment and "
                            f"set ${PYTHON_ENV_VAR} to its python")
-    done = subprocess.run(["bash", str(SETUP_SCRIPT), "--extract"], capture_output=True, text=True)
+    # The worker's environment: the set-up's own `import mediapipe` check must not inherit a Jupyter kernel's
+    # MPLBACKEND (module://matplotlib_inline…), which the extraction environment does not have.
+    done = subprocess.run(["bash", str(SETUP_SCRIPT), "--extract"], capture_output=True, text=True, env=_worker_env())
     if done.returncode != 0:
         raise RuntimeError(f"scripts/setup.sh --extract failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
