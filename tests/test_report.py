@@ -106,8 +106,14 @@ def test_cli_writes_report_md_and_prints_it(outputs, capsys, tmp_path):
     ("sample_cnn_hello_thankyou_f0", ("?", "?", "?", "")),
 ])
 def test_describe_folder(name, expected):
-    d = report.describe_folder(name)
+    from islr import runs
+    from islr.config import get_config
+
+    d = runs.describe_folder(name)
     assert (d["family"], d["split"], d["fold"], d["stage"]) == expected
+    cfg = get_config("smoke")  # the names islr.runs writes are the names it reads back
+    assert runs.describe_folder(runs.run_folder(cfg, "deberta", "participant", 3).name)["fold"] == "3"
+    assert runs.describe_folder(runs.distill_folder(cfg, "bert", "random", 0, "student_small").name)["stage"] != ""
 
 
 def test_unreadable_files_are_named(tmp_path):

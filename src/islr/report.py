@@ -15,7 +15,6 @@ import csv
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -75,21 +74,10 @@ def record_benchmark(name: str, rows: list[dict[str, Any]], *, data: str, device
 # ------------------------------------------------------------------------------------------------- rendering
 #: A run folder's name: ``<family>_<kind>_f<fold>`` or ``<family>_all``, plus an optional stage suffix such as
 #: ``_kd`` / ``_kd3l`` (distillation students); see :func:`islr.runs.run_folder`.
-_FOLDER = re.compile(r"^(?P<family>[a-z]+)_(?:(?P<kind>[a-z]+)_f(?P<fold>\d+)|(?P<all>all))(?P<stage>_\w+)?$")
+def _describe(name: str) -> dict[str, str]:
+    from islr import runs
 
-
-def describe_folder(name: str) -> dict[str, str]:
-    """Model family, split kind, fold and stage encoded in a run folder's name ("?" where the name has none).
-
-    Examples: ``cnn_random_f0`` → cnn / random / 0; ``bert_all`` → bert / all data / all;
-    ``bert_random_f0_kd3l`` → bert / random / 0 / stage kd3l.
-    """
-    m = _FOLDER.match(name)
-    if not m:
-        return {"family": "?", "split": "?", "fold": "?", "stage": ""}
-    if m["all"]:
-        return {"family": m["family"], "split": "all data", "fold": "all", "stage": (m["stage"] or "")[1:]}
-    return {"family": m["family"], "split": m["kind"], "fold": m["fold"], "stage": (m["stage"] or "")[1:]}
+    return runs.describe_folder(name)
 
 
 def _number(text: str) -> float | None:
@@ -127,7 +115,7 @@ def summarize_run(metrics_csv: str | Path, runs_root: str | Path) -> dict[str, A
     scored = [r for r in rows if r["top1"] is not None]
     best = max(scored, key=lambda r: r["top1"]) if scored else None  # max keeps the first of equal values
     last = rows[-1] if rows else {}
-    return {"run": run, "folder": folder or ".", **describe_folder(rel.name if folder else ""),
+    return {"run": run, "folder": folder or ".", **_describe(rel.name if folder else ""),
             "epochs": len(rows), "best_top1": best and best["top1"], "best_epoch": best and int(best["epoch"]) + 1,
             "top3_at_best": best and best["top3"], "last_top1": last.get("top1"), "last_top3": last.get("top3"),
             "train_minutes": sum(r["seconds"] or 0.0 for r in rows) / 60, "data": _data_label(metrics_csv.parent,
@@ -135,12 +123,16 @@ def summarize_run(metrics_csv: str | Path, runs_root: str | Path) -> dict[str, A
 
 
 def _data_label(*folders: Path) -> str:
-    """The ``label`` (else ``path``) of the first ``data_source.json`` among ``folders``."""
+    """The ``label`` (else ``path``) of the first data-source record (:func:`islr.runs.data_source`) among
+    ``folders``."""
+    from islr import runs
+
     for folder in folders:
-        path = folder / "data_source.json"
-        if path.is_file():
-            source = json.loads(path.read_text())
-            return str(source.get("label") or source.get("path") or "")
+        try:
+            source = runs.data_source(folder)
+        except FileNotFoundError:
+            continue
+        return str(source.get("label") or source.get("path") or "")
     return ""
 
 

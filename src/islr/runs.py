@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,24 @@ def sample_folder(cfg: Config, family: str, signs: tuple[str, ...], fold: int) -
 def export_folder(cfg: Config) -> Path:
     """Where the per-model TFLite / ONNX exports of a run go."""
     return run_root(cfg) / "export"
+
+
+_FOLDER_NAME = re.compile(r"^(?P<family>[a-z]+)_(?:(?P<kind>[a-z]+)_f(?P<fold>\d+)|(?P<all>all))(?P<stage>_\w+)?$")
+
+
+def describe_folder(name: str) -> dict[str, str]:
+    """Model family, split kind, fold and stage encoded in a model folder's name (the inverse of :func:`run_folder`
+    and :func:`distill_folder`) ("?" where the name has none).
+
+    Examples: ``cnn_random_f0`` → cnn / random / 0; ``bert_all`` → bert / all data / all;
+    ``bert_random_f0_kd3l`` → bert / random / 0 / stage kd3l.
+    """
+    m = _FOLDER_NAME.match(name)
+    if not m:
+        return {"family": "?", "split": "?", "fold": "?", "stage": ""}
+    if m["all"]:
+        return {"family": m["family"], "split": "all data", "fold": "all", "stage": (m["stage"] or "")[1:]}
+    return {"family": m["family"], "split": m["kind"], "fold": m["fold"], "stage": (m["stage"] or "")[1:]}
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints

@@ -175,13 +175,14 @@ class TrainingObjective:
         self.cfg, self.family, self._prepared = cfg, TUNED_FAMILY[space], None
 
     def __call__(self, overrides: dict[str, Any], report: Callable[[int, float], None], run_name: str) -> float:
-        from islr.data import load_dataset  # on use: a worker's start-up and the tests' toy objective skip torch
+        from islr import runs  # on use: a worker's start-up and the tests' toy objective skip torch
+        from islr.data import load_dataset
         from islr.train.run import train_fold
 
         cfg = self.cfg.override({**overrides, "run_name": run_name})
         if self._prepared is None:
             self._prepared = load_dataset(cfg)[0]
-        _, result = train_fold(cfg, self._prepared, self.family, out_dir=paths.run_dir(run_name), fold=0,
+        _, result = train_fold(cfg, self._prepared, self.family, out_dir=runs.run_root(cfg), fold=0,
                                progress=False, on_epoch=report)
         return float(result.best_top1 or 0.0)
 
@@ -331,10 +332,12 @@ def tuned_config(cfg: Config, space: str, trials: int = 0, best_params: str = ""
     if best_params:
         cfg = cfg.override(json.loads(Path(best_params).read_text()))
     if trials > 0:
+        from islr import runs
+
         name = f"{space}_{cfg.run_name}"
         study = run_study(name, TrainingObjective(cfg, space), trials, storage, model_family=space,
                           scale_epochs=profile_epoch_scale(space, cfg.profile))
-        save_best(study, paths.run_dir(cfg.run_name) / f"{name}_best.json")
+        save_best(study, runs.run_root(cfg) / f"{name}_best.json")
         if figures_stage:
             plot_study(study, paths.figures_dir(figures_stage))
         cfg = cfg.override(best_overrides(study))
