@@ -40,7 +40,7 @@ def tflite_models(models):
 
 
 def test_parity_sequences_hold_the_edge_cases(sequences, sample_files):
-    assert len(sequences) == len(sample_files) + 3 == 27
+    assert len(sequences) == len(sample_files) + 3 == 83
     assert len(sequences["one_frame"]) == 1
     assert np.isnan(sequences["all_nan"]).all()
     assert len(sequences["long"]) > 160  # exercises the 160-frame downsample and the 96-frame subsample

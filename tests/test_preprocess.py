@@ -66,8 +66,13 @@ def ref_transformer(frames: np.ndarray, max_len: int = 96) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def real(sample_files) -> list[np.ndarray]:
-    return [read_landmarks(p) for p in sample_files]
+def real(sample_dir) -> list[np.ndarray]:
+    """The first 24 files of the bundled sample's train.csv, in path order: the tests below pick files by position
+    for their known contents (e.g. ``real[7]``: 10 frames, right hand present throughout)."""
+    import pandas as pd
+
+    first = sorted(pd.read_csv(sample_dir / "train.csv")["path"].iloc[:24])
+    return [read_landmarks(sample_dir / p) for p in first]
 
 
 def pad_batch(arrays: list[np.ndarray], fill: float = 7.0) -> tuple[torch.Tensor, torch.Tensor]:
