@@ -142,8 +142,8 @@ def test_quantised_variants_stay_close_to_fp32_on_real_files(ensemble_variants, 
     int8_error = np.abs(out["dynamic_int8"] - out["fp32"]).max()
     assert 0 < int8_error <= 0.1 * scale  # quantised (not a silent fp32 copy), and still the same model
     assert (out["dynamic_int8"].argmax(1) == out["fp32"].argmax(1)).mean() >= 0.9
-    # Weights stored in int8: at most half the fp32 file (under 0.4 of it with TF 2.21, 0.43 with TF 2.18, whose converter
-    # leaves more of these test-size models' small tensors in float); a silent fp32 copy would be ~1.0.
+    # Weights stored in int8: at most half the fp32 file (under 0.4 of it with TF 2.21, 0.43 with TF 2.18, whose
+    # converter leaves more of these test-size models' small tensors in float); a silent fp32 copy would be ~1.0.
     assert len(ensemble_variants["dynamic_int8"]) < 0.5 * len(ensemble_variants["fp32"])
 
 
