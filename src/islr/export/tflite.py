@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import numpy as np
 from torch import nn
 
 from islr.export import tf_preprocess
