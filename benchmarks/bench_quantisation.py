@@ -1,18 +1,20 @@
 """Quantised submission variants: size, latency and top-1 against fp32, on real and synthetic rows (docs/method.md §7).
 
-The trained fold-0 CNN, BERT and DeBERTa of a run (``--profile``/``--run-name``; notebooks 02–03 or ``train_fold``)
-are combined with the reference's weights into one graph, frozen once and converted to fp32, fp16 (float16
+Reads the models of a ``benchmarks/real_holdout.py`` run (``--holdout-run``, default ``real_holdout``): for every
+participant-grouped fold, its CNN, BERT and DeBERTa (trained without that fold's real participants) are combined
+with the fold's cross-fitted ensemble weights into one graph, frozen once and converted to fp32, fp16 (float16
 weights) and dynamic-range int8 (int8 weights of the dense/conv layers; the preprocessing stays float32). Each
-variant is scored, in the Kaggle harness call, on
+variant is scored in the Kaggle harness call on
 
-* real held-out participants: the real asl-signs files of ``--real-dir`` (default ``shared/data/asl_signs_sample``
-  beside the checkout) whose participants are not in the run's training data;
-* synthetic validation rows: the run's fold-0 validation sequences that are not real.
+* real held-out participants: the fold's held-out real sequences of the bundled sample;
+* synthetic rows: fresh synthetic sequences (``--synthetic-per-sign`` per sign, a dataset seed the training never
+  used; same sign definitions, fitted to the fold's training participants where the run fitted them).
 
-For each: top-1, the top-1 delta to fp32, the share of sequences whose top-1 equals fp32's, the largest logit
-difference to fp32; and per-sequence latency (interleaved, 1 thread) on the real sequences.
+Per precision, over all folds: top-1, its delta to fp32, the share of sequences whose top-1 equals fp32's, the largest
+logit difference to fp32; size; per-sequence latency (interleaved, 1 thread) on the real sequences, as a ratio to
+fp32 measured in the same run.
 
-Run: ``python benchmarks/bench_quantisation.py --profile default --run-name NAME``.
+Run: ``python benchmarks/bench_quantisation.py [--holdout-run real_holdout]``.
 """
 
 from __future__ import annotations
@@ -25,76 +27,90 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr import data, runs
+from islr import paths, runs
 from islr.config import get_config
-from islr.eda import full_sequence
 from islr.export import checks
 from islr.export.runtime import TFLiteSignModel
-from islr.export.tflite import PRECISIONS, REFERENCE_WEIGHTS, ServingModule, convert_variants, keras_ensemble, \
-    save_tflite
+from islr.export.tflite import PRECISIONS, ServingModule, convert_variants, keras_ensemble, save_tflite
 from islr.io import read_landmarks, read_train_index
-from islr.train.run import split
+from islr.report import record_benchmark
+from islr.synth import synthesize
 
-DEFAULT_REAL_DIR = checks.shared_real_sample(Path(__file__))
+FAMILIES = ("cnn", "bert", "deberta")
 
 
-def real_held_out(real_dir: Path, prepared, sign_map: dict[str, int]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Real sequences of participants absent from the prepared (training) data, with their labels."""
-    index = read_train_index(real_dir)
-    seen = set(np.asarray(prepared.participant_ids).tolist())
-    index = index[~index["participant_id"].isin(seen)]
-    if index.empty:
-        raise ValueError(f"{real_dir}: every participant also appears in the training data")
-    return [read_landmarks(real_dir / p) for p in index["path"]], index["sign"].map(sign_map).to_numpy()
+def labelled_files(folder: Path, sign_map: dict[str, int], participants=None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Sequences of an asl-signs folder (only ``participants`` if given) and their labels."""
+    index = read_train_index(folder)
+    if participants is not None:
+        index = index[index["participant_id"].isin(participants)]
+    return [read_landmarks(folder / p) for p in index["path"]], index["sign"].map(sign_map).to_numpy()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="default")
-    parser.add_argument("--run-name", default="")
-    parser.add_argument("--real-dir", type=Path, default=DEFAULT_REAL_DIR)
-    parser.add_argument("--max-synthetic", type=int, default=300, help="synthetic validation rows scored")
+    parser.add_argument("--holdout-run", default="real_holdout", help="run folder of benchmarks/real_holdout.py")
+    parser.add_argument("--synthetic-per-sign", type=int, default=1)
+    parser.add_argument("--synthetic-seed", type=int, default=9001)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    cfg = get_config(args.profile, run_name=args.run_name or None)
-    prepared, source = data.load_dataset(cfg)
-    models = runs.trained_models(cfg, fold=0)
-    keras_models, kinds = keras_ensemble(models)
-    variants = convert_variants(ServingModule(keras_models, kinds, REFERENCE_WEIGHTS), PRECISIONS)
+    run = paths.run_dir(args.holdout_run)
+    layout_file = run / "holdout_folds.json"
+    if not layout_file.exists():
+        raise SystemExit(f"{layout_file} not found: run benchmarks/real_holdout.py --run-name {args.holdout_run} first")
+    layout = json.loads(layout_file.read_text())
+    if "weights" not in layout:
+        raise SystemExit(f"{layout_file} has no ensemble weights: that real_holdout run did not finish")
+    cfg = get_config(layout["profile"], layout["overrides"])
+    sign_map = json.loads((paths.SAMPLE_DIR / "sign_to_prediction_index_map.json").read_text())
+    all_participants = set(read_train_index(paths.SAMPLE_DIR)["participant_id"])
 
-    real, real_y = real_held_out(args.real_dir, prepared, prepared.sign_map)
-    valid = split(cfg, prepared, "random", 0)[1]
-    real_ids = data.real_sample_ids()
-    synth_rows = [int(i) for i in valid if int(prepared.sequence_ids[i]) not in real_ids][: args.max_synthetic]
-    synth = [full_sequence(prepared, i) for i in synth_rows]
-    synth_y = np.asarray(prepared.labels)[synth_rows]
+    logits = {p: {"real": [], "synthetic": []} for p in PRECISIONS}
+    labels = {"real": [], "synthetic": []}
+    times, sizes = {p: [] for p in PRECISIONS}, {p: [] for p in PRECISIONS}
+    for fold, held in layout["folds"].items():
+        models = {f: runs.load_model(run / f"{f}_heldout_f{fold}") for f in FAMILIES}
+        keras_models, kinds = keras_ensemble(models)
+        variants = convert_variants(ServingModule(keras_models, kinds, layout["weights"][fold]), PRECISIONS)
+        real, real_y = labelled_files(paths.SAMPLE_DIR, sign_map, held)
+        fit = sorted(all_participants - set(held)) if cfg.data.synth_fit_real else None
+        with tempfile.TemporaryDirectory() as tmp:
+            synth_dir = synthesize(Path(tmp) / "synth", args.synthetic_per_sign, args.synthetic_seed,
+                                   show_progress=False, fit_participants=fit)
+            synth, synth_y = labelled_files(synth_dir, sign_map)
+            runners = {p: TFLiteSignModel(save_tflite(b, Path(tmp) / f"{p}.tflite")) for p, b in variants.items()}
+            for p, r in runners.items():
+                logits[p]["real"].append(np.stack([r(x) for x in real]))
+                logits[p]["synthetic"].append(np.stack([r(x) for x in synth]))
+                sizes[p].append(len(variants[p]) / 1e6)
+            fold_ms = checks.interleaved_ms(runners, real, rounds=args.rounds)
+        for p in PRECISIONS:
+            times[p].append(fold_ms[p] / fold_ms["fp32"])
+        labels["real"].append(real_y)
+        labels["synthetic"].append(synth_y)
+        print(f"fold {fold}: {len(real)} real, {len(synth)} synthetic sequences scored", flush=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        runners = {p: TFLiteSignModel(save_tflite(b, Path(tmp) / f"{p}.tflite")) for p, b in variants.items()}
-        logits = {p: {"real": np.stack([r(x) for x in real]), "synthetic": np.stack([r(x) for x in synth])}
-                  for p, r in runners.items()}
-        times = checks.interleaved_ms(runners, real, rounds=args.rounds)
     rows = []
-    for p in variants:
-        row = {"precision": p, "size_mb": len(variants[p]) / 1e6, "median_ms": float(np.median(times[p])),
-               "ratio_to_fp32": float(np.median(times[p] / times["fp32"]))}
-        for part, y in (("real", real_y), ("synthetic", synth_y)):
-            out, ref = logits[p][part], logits["fp32"][part]
+    for p in PRECISIONS:
+        ratio = np.concatenate(times[p])
+        row = {"precision": p, "size_mb": float(np.mean(sizes[p])), "latency_ratio_to_fp32": float(np.median(ratio))}
+        for part in ("real", "synthetic"):
+            y = np.concatenate(labels[part])
+            out, ref = np.concatenate(logits[p][part]), np.concatenate(logits["fp32"][part])
             top1 = float((out.argmax(1) == y).mean())
             row |= {f"{part}_top1": top1, f"{part}_top1_delta": top1 - float((ref.argmax(1) == y).mean()),
                     f"{part}_same_top1_as_fp32": float((out.argmax(1) == ref.argmax(1)).mean()),
-                    f"{part}_max_abs_logit_diff": float(np.abs(out - ref).max())}
+                    f"{part}_max_abs_logit_diff": float(np.abs(out - ref).max()), f"{part}_n": int(len(y))}
         rows.append(row)
     table = pd.DataFrame(rows).set_index("precision")
-    described = (f"trained on {source.label} ({args.profile} profile sizes, run {cfg.run_name}); real: "
-                 f"{len(real)} held-out-participant files of {args.real_dir.name}; synthetic: {len(synth)} fold-0 "
-                 f"validation rows")
+    described = (f"models of {args.holdout_run} ({layout['profile']} profile, {len(layout['folds'])} participant-"
+                 f"grouped folds); real: each fold's held-out participants of the bundled real sample; synthetic: "
+                 f"{args.synthetic_per_sign} fresh sequence(s) per sign per fold (dataset seed {args.synthetic_seed})")
     print(described)
     print(table.T.to_string(float_format="{:.4f}".format))
-    from islr.report import record_benchmark
-
     record_benchmark("quantisation", json.loads(table.reset_index().to_json(orient="records")), data=described,
-                     notes=f"1 thread, Kaggle harness call; latency interleaved, fastest of {args.rounds} rounds")
+                     notes=f"1 thread, Kaggle harness call; latency per real sequence, interleaved, fastest of "
+                           f"{args.rounds} rounds, median of the per-sequence ratio to fp32")
 
 
 if __name__ == "__main__":

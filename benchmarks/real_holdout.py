@@ -39,6 +39,8 @@ from islr.train.loop import BatchHooks, StepContext, evaluate, make_loader
 from islr.train.run import FAMILIES, train_fold
 
 PAIR = ("hello", "thankyou")
+#: File in the run folder: held-out participants per fold and, once known, each fold's ensemble weights.
+HOLDOUT_LAYOUT = "holdout_folds.json"
 
 
 def held_out_logits(cfg, prepared, family: str, model: torch.nn.Module, rows: np.ndarray) -> np.ndarray:
@@ -81,6 +83,11 @@ def main() -> None:
     pids = np.asarray(prepared.participant_ids)
     fold_of = make_folds("participant", labels[real_rows], pids[real_rows], args.folds, cfg.split.seed)
     synth_rows = np.setdiff1d(np.arange(len(prepared)), real_rows)
+    # Which participants each fold holds out (read by benchmarks/bench_quantisation.py --holdout-run).
+    layout = {"folds": {f: sorted(np.unique(pids[real_rows][fold_of == f]).tolist()) for f in range(args.folds)},
+              "families": list(args.families), "profile": args.profile, "overrides": json.loads(args.overrides)}
+    layout_path = paths.run_dir(cfg.run_name) / HOLDOUT_LAYOUT
+    layout_path.write_text(json.dumps(layout, indent=1) + "\n")
     logits = {f: np.zeros((len(real_rows), len(prepared.sign_map)), np.float32) for f in args.families}
     done = {f: np.zeros(len(real_rows), bool) for f in args.families}
     rows, started = [], time.perf_counter()
@@ -126,6 +133,8 @@ def main() -> None:
             ens[test] = sum(parts[m] * logits[m][test] for m in parts)
             s = scores(ens[test], labels[real_rows][test], signs[real_rows][test], prepared.sign_map)
             rows.append({"fold": f, "model": "ensemble", "weights": {m: round(v, 3) for m, v in parts.items()}, **s})
+            layout.setdefault("weights", {})[f] = parts
+        layout_path.write_text(json.dumps(layout, indent=1) + "\n")
         logits["ensemble"] = ens
     for name, lg in logits.items():
         s = scores(lg, labels[real_rows], signs[real_rows], prepared.sign_map)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from islr.io import read_landmarks
-from islr.landmarks import CNN_POINTS, HAND_ANGLES, LIP_ANGLES, TRANSFORMER_POINTS
+from islr.landmarks import CNN_AUG_POINTS, CNN_POINTS, HAND_ANGLES, LIP_ANGLES, MIRROR, TRANSFORMER_POINTS
 from islr.preprocess import cnn, nearest_index
 from islr.preprocess import transformer as tr
 
@@ -17,7 +17,21 @@ from islr.preprocess import transformer as tr
 # ---------------------------------------------------------------------------------------------------------------
 # Brute-force references (numpy + python loops, written independently of the torch code).
 # ---------------------------------------------------------------------------------------------------------------
+def ref_mirror(frames: np.ndarray) -> np.ndarray:
+    """The whole (T, 543, 3) frame mirrored point by point from islr.landmarks.MIRROR (x → 1 − x); rows without a
+    twin stay NaN."""
+    out = np.full_like(frames, np.nan)
+    for i, j in MIRROR.items():
+        out[:, i] = frames[:, j]
+    out[..., 0] = 1.0 - out[..., 0]
+    return out
+
+
 def ref_cnn(frames: np.ndarray, n: int = 160) -> np.ndarray:
+    left = np.sum(~np.isnan(frames[:, 468:489]))
+    right = np.sum(~np.isnan(frames[:, 522:543]))
+    if right > left:  # the signing hand goes to the left-hand columns
+        frames = ref_mirror(frames)
     sel = frames[:, CNN_POINTS].astype(np.float64)
     if np.isnan(sel).all():
         out = np.zeros_like(sel)
@@ -94,11 +108,31 @@ def test_cnn_matches_numpy_on_real_files(real):
         np.testing.assert_allclose(got.numpy(), ref_cnn(frames), atol=2e-5, rtol=1e-5)
 
 
-def test_cnn_accepts_80_points_and_543_points_alike(real):
+def test_cnn_accepts_86_points_and_543_points_alike(real):
     frames = real[0]
-    assert torch.equal(cnn.cnn_input_single(frames), cnn.cnn_input_single(frames[:, CNN_POINTS]))
+    assert torch.equal(cnn.cnn_input_single(frames), cnn.cnn_input_single(frames[:, CNN_AUG_POINTS]))
+    assert torch.equal(cnn.cnn_input_single(frames, dominant_hand=False),
+                       cnn.cnn_input_single(frames[:, CNN_POINTS], dominant_hand=False))
+    with pytest.raises(ValueError, match="cannot be mirrored"):
+        cnn.cnn_input_single(frames[:, CNN_POINTS])
     with pytest.raises(ValueError):
         cnn.cnn_input_single(frames[:, :100])
+
+
+def test_cnn_image_is_the_same_for_either_signing_hand(real):
+    """A recording and its mirror image (the same sign made with the other hand) give one CNN image."""
+    checked = 0
+    for frames in real:
+        left, right = (np.sum(~np.isnan(frames[:, part])) for part in (slice(468, 489), slice(522, 543)))
+        if left == right:
+            continue  # a tie is not mirrored, so the two images differ by the mirror
+        mirrored = ref_mirror(frames)
+        torch.testing.assert_close(cnn.cnn_input_single(mirrored), cnn.cnn_input_single(frames), atol=1e-5,
+                                   rtol=1e-5)
+        assert not torch.allclose(cnn.cnn_input_single(mirrored, dominant_hand=False),
+                                  cnn.cnn_input_single(frames, dominant_hand=False), atol=1e-3)
+        checked += 1
+    assert checked >= 20
 
 
 def test_cnn_normalize_is_one_scalar_over_real_values(real):
@@ -129,7 +163,7 @@ def test_cnn_degenerate_lengths_are_finite(real, t):
 
 
 def test_cnn_single_value_gives_zero_not_inf():
-    frames = np.full((3, 80, 3), np.nan, np.float32)
+    frames = np.full((3, 543, 3), np.nan, np.float32)
     frames[1, 5, 0] = 0.4
     out = cnn.cnn_input_single(frames)
     assert torch.isfinite(out).all() and out.abs().max() == 0

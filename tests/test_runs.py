@@ -171,3 +171,16 @@ def test_data_sources_are_named_from_their_folder(monkeypatch, tmp_path, sample_
     other.mkdir()
     (other / "train.csv").write_text("path,participant_id,sequence_id,sign\n" + "p.parquet,1,2,hello\n" * 3)
     assert data.describe_source(other).label == "asl-signs-layout folder my_signs (3 sequences)"
+
+
+def test_a_cnn_trained_without_the_dominant_hand_mirror_is_not_exported(prepared, tmp_path, monkeypatch):
+    """Every export graph mirrors to the dominant hand, so a CNN trained on the reference's unmirrored input would
+    be served inputs it never saw: trained_models (the export's source) refuses it."""
+    monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
+    cfg = get_config("smoke", {"split.n_folds": 4, "cnn.dominant_hand": False}, run_name="unmirrored")
+    train_fold(cfg, prepared, "cnn", kind="random", fold=0, progress=False)
+    for family in ("bert", "deberta"):  # the other members, so that only the CNN can be the reason
+        train_fold(cfg, prepared, family, kind="random", fold=0, progress=False)
+    with pytest.raises(ValueError, match="dominant_hand = False"):
+        runs.trained_models(cfg)
+    assert runs.load_model(runs.run_folder(cfg, "cnn", "random", 0)) is not None  # the checkpoint itself loads

@@ -3,8 +3,8 @@
 The DataLoader only reads raw sequences (:class:`islr.data.SequenceDataset`); these callables run on whole batches
 on the training device (the GPU when there is one), as the loop's ``batch_transform`` / ``eval_transform``:
 
-* :class:`CNNPipeline` — 86 points → point augmentations → 80 CNN columns → normalise → time resize to 160 (random
-  frame choice in training) → replace-from-same-class / mixup → time and point masking → ``(B, 3, 160, 80)``.
+* :class:`CNNPipeline` — 86 points → point augmentations → mirror to the dominant hand → 80 CNN columns → normalise
+  → time resize to 160 (random frame choice in training) → replace-from-same-class / mixup → time and point masking → ``(B, 3, 160, 80)``.
 * :class:`TransformerPipeline` — 82 points → point augmentations → dominant hand, subsample to ≤ 96 frames,
   972 features → ``{"x": (B, 96, 972), "mask": (B, 96)}``.
 
@@ -26,7 +26,7 @@ class CNNPipeline:
     ``lengths``, ``y`` and, for the replace augmentation, ``donor``/``donor_lengths``.
 
     Args:
-        cfg: the run config (``cnn_aug``, ``cnn.n_frames``).
+        cfg: the run config (``cnn_aug``, ``cnn.n_frames``, ``cnn.dominant_hand``).
         train: augment (True) or only preprocess (False).
     """
 
@@ -35,14 +35,8 @@ class CNNPipeline:
     def __init__(self, cfg: Config, train: bool):
         self.aug = cfg.cnn_aug
         self.n_frames = cfg.cnn.n_frames
+        self.dominant_hand = cfg.cnn.dominant_hand
         self.train = train
-        self._cols: dict[torch.device, torch.Tensor] = {}
-
-    def _columns(self, device: torch.device) -> torch.Tensor:
-        # The 86 → 80 column index, copied to each device once: a host→GPU copy per batch would wait for the GPU.
-        if device not in self._cols:
-            self._cols[device] = torch.as_tensor(landmarks.CNN_AUG_TO_CNN, device=device)
-        return self._cols[device]
 
     def image(self, seq: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
         """(B, T, 86, 3) raw points → (B, 3, n_frames, 80) image; augmented when ``gen`` is given."""
@@ -50,8 +44,7 @@ class CNNPipeline:
         if gen is not None:
             seq, lengths = augment.augment_cnn_points(seq, lengths, self.aug, gen)
             frame_index = augment.random_frame_indices(lengths, gen, self.aug.random_frame_pick_prob, self.n_frames)
-        cols = self._columns(seq.device)
-        return cnn_input(seq.index_select(2, cols), lengths, self.n_frames, frame_index=frame_index)
+        return cnn_input(seq, lengths, self.n_frames, frame_index=frame_index, dominant_hand=self.dominant_hand)
 
     def __call__(self, batch: dict, gen: torch.Generator | None = None) -> dict:
         if not self.train:

@@ -364,6 +364,9 @@ def trained_models(cfg: Config, kind: str = "random", fold: int | None = None) -
             raise FileNotFoundError(f"no trained {family} at {checkpoint_path(folder)}; run notebook 02/03 "
                                     "(or islr.train.run.train_fold) first")
         models[family] = load_model(folder)
+        if family == "cnn" and not load_config(folder).cnn.dominant_hand:
+            raise ValueError(f"{folder}: this CNN was trained with cnn.dominant_hand = False, but every export graph "
+                             "and islr predict mirror sequences to the dominant hand; retrain it with the default")
     return models
 
 

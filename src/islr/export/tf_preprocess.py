@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from islr.export._tf import tf
-from islr.landmarks import CNN_POINTS, LIP, TRANSFORMER_PART_COLUMNS, TRANSFORMER_POINTS
+from islr.landmarks import CNN_AUG_FLIP, CNN_AUG_POINTS, CNN_POINTS, LIP, TRANSFORMER_PART_COLUMNS, \
+    TRANSFORMER_POINTS
 from islr.preprocess.cnn import N_FRAMES, STD_EPS
 from islr.preprocess.transformer import HAND_ANGLE_POINTS, HAND_PAIRS, LIP_ANGLE_POINTS, LIP_PAIRS, MAX_LEN
 
@@ -31,6 +32,8 @@ _LIP_ROWS = TRANSFORMER_POINTS[TRANSFORMER_PART_COLUMNS["lips"]]
 _LEFT_ROWS = TRANSFORMER_POINTS[TRANSFORMER_PART_COLUMNS["left_hand"]]
 _RIGHT_ROWS = TRANSFORMER_POINTS[TRANSFORMER_PART_COLUMNS["right_hand"]]
 assert np.array_equal(_LIP_ROWS, LIP)
+#: Frame rows of the CNN's 80 columns after the dominant-hand mirror: each column's mirror twin.
+_CNN_MIRRORED_ROWS = CNN_AUG_POINTS[CNN_AUG_FLIP[:len(CNN_POINTS)]]
 
 
 def valid_values(x: tf.Tensor) -> tf.Tensor:
@@ -76,7 +79,11 @@ def cnn_input(x: tf.Tensor) -> tf.Tensor:
         (1, 160, 80, 3) float32 NHWC, finite, static shape.
     """
     length = tf.shape(x)[0]
-    points = tf.gather(x, CNN_POINTS, axis=1)  # (T, 80, 3)
+    present_left, present_right = hand_presence(x)
+    mirrored = tf.gather(x, _CNN_MIRRORED_ROWS, axis=1)  # (T, 80, 3): each column's twin, x → 1 − x below
+    mirrored = tf.concat([1.0 - mirrored[..., :1], mirrored[..., 1:]], axis=-1)
+    # Step 0 of islr.preprocess.cnn: the right hand more present than the left → the mirrored sequence.
+    points = tf.where(present_right > present_left, mirrored, tf.gather(x, CNN_POINTS, axis=1))  # (T, 80, 3)
     valid = valid_values(points)
     mean, std, _ = masked_scalar_stats(points, valid)
     image = tf.where(valid, (points - mean) / (std + STD_EPS), tf.zeros_like(points))  # NaN → 0
@@ -94,9 +101,15 @@ def choose_left_hand(x: tf.Tensor) -> tf.Tensor:
     ``logical_not(|v| <= max)`` instead is unsafe: TF's graph optimiser rewrites it to ``|v| > max``, which is
     False for NaN, and the count silently becomes 0.)
     """
+    present_left, present_right = hand_presence(x)
+    return present_left > present_right
+
+
+def hand_presence(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Present (finite) values of the left and of the right hand over the whole (T, 543, 3) sequence, int32."""
     present_left = tf.reduce_sum(tf.cast(valid_values(tf.gather(x, _LEFT_ROWS, axis=1)), tf.int32))
     present_right = tf.reduce_sum(tf.cast(valid_values(tf.gather(x, _RIGHT_ROWS, axis=1)), tf.int32))
-    return present_left > present_right
+    return present_left, present_right
 
 
 def subsample_index(length: tf.Tensor, max_len: int = MAX_LEN) -> tf.Tensor:
