@@ -101,7 +101,8 @@ def main() -> None:
     record_benchmark(f"augment_{args.device.split(':')[0]}", rows, device=args.device,
                      data=f"{len(seqs)} real sequences of the bundled sample, cycled "
                           f"(frames median {int(np.median(lens))})",
-                     notes=f"training pipelines (islr.pipeline, train=True) at the reference's probabilities; {args.seconds:g} s per "
+                     notes=f"training pipelines (islr.pipeline, train=True) at the reference's probabilities; "
+                           f"{args.seconds:g} s per "
                            f"measurement; torch threads {args.threads}")
 
 

@@ -1,6 +1,7 @@
 """Depthwise 3×3 conv implementations under LiteRT (docs/method.md §7 "Custom depthwise conv" table).
 
-The write-up timed one layer on an 82×42×32 input (80×40 output after the 1-pixel zero padding): its shift-multiply-add
+The write-up timed one layer on an 82×42×32 input (80×40 output after the 1-pixel zero padding): its
+shift-multiply-add
 rewrite 1.24 ms, a full Conv2D 2.09 ms, DepthwiseConv2D 3.70 ms, grouped Conv2D 5.05 ms (Kaggle CPU, tflite-runtime
 2.11). We time the same four layers, each converted alone to TFLite, with XNNPACK on and off
 (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), 1 thread, both as a bare ``invoke()`` and in the Kaggle harness pattern

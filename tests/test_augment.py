@@ -333,7 +333,8 @@ def test_masks_land_on_the_named_axes_within_bounds():
 def _masked_probability(size: int, max_width: int, grid: int = 4000) -> np.ndarray:
     """P(position j is masked) for torchaudio's iid axis masking, computed from its definition (no sampling).
 
-    v ~ U(0, W), v0 ~ U(0, size − v), masked = [⌊v0⌋, ⌊v0⌋ + ⌊v⌋): integrate over v on a midpoint grid and, for each
+    v ~ U(0, W), v0 ~ U(0, size − v), masked = [⌊v0⌋, ⌊v0⌋ + ⌊v⌋): integrate over v on a midpoint grid
+    and, for each
     v, take the exact probability of each start s = ⌊v0⌋.
     """
     prob = np.zeros(size)

@@ -102,7 +102,8 @@ def test_folder_names(monkeypatch, tmp_path):
     assert runs.run_folder(cfg, "bert", "random", -1) == runs.run_folder(cfg, "bert", fold="all") == root / "bert_all"
     assert [runs.distill_folder(cfg, "bert", "random", 0, s).name for s in distill.STAGES] == [
         "bert_random_f0", "bert_random_f0_kd", "bert_random_f0_kd3l"]
-    assert runs.kd_sweep_member(runs.kd_sweep_folder(cfg, "bert"), 2.0, 0.5) == root / "kd_sweep_bert" / "student_T2_w0.5"
+    assert runs.kd_sweep_member(runs.kd_sweep_folder(cfg, "bert"), 2.0, 0.5) == (
+        root / "kd_sweep_bert" / "student_T2_w0.5")
     assert runs.kd_sweep_member(root, float("nan"), 0.0).name == "student_nokd"
     assert runs.sample_folder(cfg, "cnn", ("hello", "thankyou"), 1).name == "sample_cnn_hello_thankyou_f1"
     full = cfg.override({"split.full_data_transformers": True})

@@ -24,7 +24,8 @@ def normalized(p: tune.Param, value: Any) -> float:
 class ToyObjective:
     """A quadratic bowl over the normalised parameters (epochs excluded), with a training-like curve.
 
-    Final "accuracy" = ``1 − mean_p (u_p − 0.3)²``; epoch ``e`` reports ``final · (1 − 2^−(e+1))`` after sleeping
+    Final "accuracy" = ``1 − mean_p (u_p − 0.3)²``; epoch ``e`` reports ``final · (1 − 2^−(e+1))`` after
+    sleeping
     ``step_seconds``, so trials take time (kill tests) and worse trials report lower curves (pruning).
     """
 

@@ -162,7 +162,8 @@ def time_interpolate(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generato
     """Random temporal re-sampling with linear interpolation (§3a step 3, §3b step 2).
 
     For a selected sample of length L: ``f ~ U(factor)``, ``o ~ U(−offset, offset)``, new length
-    ``n = round(L·f)`` (at least 1), sample times ``t_j = o + j·(L − 1)/(n − 1)`` (evenly from o to L − 1 + o), and
+    ``n = round(L·f)`` (at least 1), sample times ``t_j = o + j·(L − 1)/(n − 1)`` (evenly from o to L − 1 + o),
+    and
     ``x'[j] = x[i] + (t_j − i)·(x[i+1] − x[i])`` with ``i = clamp(floor(t_j), 0, L − 2)``: linear interpolation
     inside, linear extrapolation from the first/last two frames outside. A frame that falls exactly on a source
     frame copies it; otherwise a NaN in either neighbour makes the result NaN (a missing landmark stays missing
@@ -217,7 +218,8 @@ def flip(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, p: float,
 
     Every point moves to its twin's column (``perm`` from :func:`islr.landmarks.mirror_permutation`, e.g.
     :data:`~islr.landmarks.CNN_AUG_FLIP`) and x becomes ``1 − x``: the normalised image coordinate a mirrored camera
-    would give. The reference used ``x_max − x`` (CNN) and ``−x`` (transformer); both differ from ``1 − x`` only by a
+    would give. The reference used ``x_max − x`` (CNN) and ``−x`` (transformer); both differ from ``1 − x`` only
+    by a
     per-sample offset that the later normalisation removes. ``flip∘flip`` is the identity (up to float rounding of
     ``1 − (1 − x)``) because ``perm`` is an involution.
 
@@ -532,7 +534,8 @@ def mixup(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, alpha: float, 
           n_classes: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixup with soft labels (§3a; the label fix of §10.3).
 
-    ``x' = λ·x + (1 − λ)·x_b`` and label ``λ·onehot(y) + (1 − λ)·onehot(y_b)``, λ ~ Beta(α, α) per sample. The two
+    ``x' = λ·x + (1 − λ)·x_b`` and label ``λ·onehot(y) + (1 − λ)·onehot(y_b)``, λ ~ Beta(α, α) per
+    sample. The two
     one-hots are added, so a pair of the same class gets label 1 on that class. λ comes from a numpy Generator
     seeded from ``gen`` (torch's Beta sampler takes no generator).
 
@@ -645,7 +648,8 @@ def span_mask(batch: int, size: int, max_width: int, gen: torch.Generator) -> to
     The definition of ``torchaudio.functional.mask_along_axis_iid`` (what ``FrequencyMasking`` /
     ``TimeMasking(mask_param, iid_masks=True)`` call, p = 1): per sample ``v = U·max_width`` and
     ``v0 = U'·(size − v)`` with U, U' ~ U[0, 1) (all the v first, then all the v0), and positions
-    ``[⌊v0⌋, ⌊v0⌋ + ⌊v⌋)`` are masked. So the width is uniform on {0, …, max_width − 1} and, given v, the start is
+    ``[⌊v0⌋, ⌊v0⌋ + ⌊v⌋)`` are masked. So the width is uniform on {0, …, max_width − 1} and, given v,
+    the start is
     ⌊U'·(size − v)⌋ (for max_width ≤ size; a wider mask_param lets the run start before 0 and be cut, as in
     torchaudio). ``max_width < 1`` masks nothing. Drawn here instead of through torchaudio so that the method
     needs no torchaudio install and no global RNG (tests/test_augment.py checks the definition).

@@ -457,7 +457,8 @@ def real_training_signs(cfg) -> pd.DataFrame:
     """Signs with REAL recordings in the training data of ``cfg``'s run, with their counts.
 
     The data is the run's recorded data source (:func:`islr.runs.run_data_source`: the ``data_source.json`` of its
-    trained members) when there is one, else the source ``cfg`` resolves to. In the embedded default every other sign is known from synthetic sequences only.
+    trained members) when there is one, else the source ``cfg`` resolves to. In the embedded default every other sign is
+    known from synthetic sequences only.
 
     Returns:
         DataFrame indexed by sign: real_sequences, real_participants (most sequences first); the attribute

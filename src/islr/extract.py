@@ -24,7 +24,8 @@ asl-signs files agree: in the 86 real sequences of the shared sample the left-ha
 pose wrist in ≥99.6%. Whether the hosts' recordings had been mirrored (selfie view) cannot be told from the
 landmarks; the dominant hand (the hand present in more frames) is the right hand for 11 of the 21 participants and
 the left hand for 9 (one mixed), so both occur and the models choose the dominant hand per sequence anyway
-(docs/method.md §2 "Dominant hand"). Frames are therefore given to MediaPipe exactly as the video decodes them (no flip);
+(docs/method.md §2 "Dominant hand"). Frames are therefore given to MediaPipe exactly as the video decodes them
+(no flip);
 for a live webcam pass the camera's raw (non-mirrored) frames to :class:`LiveExtractor`.
 """
 

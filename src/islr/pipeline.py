@@ -3,8 +3,9 @@
 The DataLoader only reads raw sequences (:class:`islr.data.SequenceDataset`); these callables run on whole batches
 on the training device (the GPU when there is one), as the loop's ``batch_transform`` / ``eval_transform``:
 
-* :class:`CNNPipeline` — 86 points → point augmentations → mirror to the dominant hand → 80 CNN columns → normalise
-  → time resize to 160 (random frame choice in training) → replace-from-same-class / mixup → time and point masking → ``(B, 3, 160, 80)``.
+* :class:`CNNPipeline` — 86 points → point augmentations → mirror to the dominant hand → 80 CNN columns
+  → normalise → time resize to 160 (random frame choice in training) → replace-from-same-class / mixup
+  → time and point masking → ``(B, 3, 160, 80)``.
 * :class:`TransformerPipeline` — 82 points → point augmentations → dominant hand, subsample to ≤ 96 frames,
   972 features → ``{"x": (B, 96, 972), "mask": (B, 96)}``.
 

@@ -53,7 +53,8 @@ OOF_LOGITS, OOF_INDEX = "oof_logits.npy", "oof_index.npy"
 DATA_SOURCE = "data_source.json"
 #: Columns of metrics.csv (the training loop's per-epoch row).
 METRIC_FIELDS = ("epoch", "train_loss", "valid_loss", "top1", "top3", "lr", "seconds", "samples_per_s")
-#: Distillation stages (:func:`islr.train.distill.distill`) → suffix of their model folder (None: the n-layer student).
+#: Distillation stages (:func:`islr.train.distill.distill`) → suffix of their model folder
+#: (None: the n-layer student).
 DISTILL_SUFFIX = {"teacher": "", "student": "_kd", "student_small": None}
 
 

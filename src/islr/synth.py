@@ -16,7 +16,8 @@ bundled sample; no other file is read at run time):
   into a sign effect, a participant (signing speed) effect and per-sequence noise.
 * bodies: a real frame's face mesh and pose (the per-file median of a bundled real file) is each participant's
   template (the bundled sample has all 21 participants; a participant without a bundled file would borrow one with
-  a per-participant scale and shift). The hand is the participant's real hand (median over real frames) in a hand-local frame, scaled to the real
+  a per-participant scale and shift). The hand is the participant's real hand (median over real frames) in a hand-local
+  frame, scaled to the real
   hand/shoulder ratio of that participant. Coordinates are built in aspect-corrected units (x scaled by the real
   frame width/height, estimated from rigid hand bones) and mapped back to MediaPipe's normalised x, y.
 * dominant hand: the hand each real participant uses (the ``right_hand`` share of hand-present frames); the

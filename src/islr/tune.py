@@ -82,7 +82,8 @@ class Param:
 
 
 #: "cnn" is the reference's space (docs/method.md §6); "transformer" searches around the reference's transformer
-#: settings (§3b, §5): augmentation probabilities ±~0.15, lr 1e-4–5e-4 (log), smoothing 0.3–0.6, dropout 0.05–0.2.
+#: settings (§3b, §5): augmentation probabilities ±~0.15, lr 1e-4–5e-4 (log), smoothing 0.3–0.6,
+#: dropout 0.05–0.2.
 SPACES: dict[str, tuple[Param, ...]] = {
     "cnn": (
         Param("aug_prob", "cnn_aug.affine_prob", "float", 0.15, 0.25),

@@ -123,7 +123,8 @@ def _bn_act(x, bn: nn.Module, name: str):
 
 
 def _squeeze_excite(x, se: nn.Module, name: str):
-    """timm ``SqueezeExcite``: GAP → 1×1 conv → act → 1×1 conv → gate, as Dense layers on the pooled vector."""
+    """timm ``SqueezeExcite``: GAP → 1×1 conv → act → 1×1 conv → gate, as Dense layers on the pooled
+    vector."""
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.pool")(x)  # (B, 1, 1, C)
     s = layers.Dense(se.conv_reduce.out_channels, activation=_activation(se.act1, name),
                      name=f"{name}.conv_reduce")(s)

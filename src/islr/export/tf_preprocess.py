@@ -1,4 +1,5 @@
-"""TF port of the torch preprocessing for the TFLite graph: one raw sequence → model inputs (docs/method.md §1, §2, §7).
+"""TF port of the torch preprocessing for the TFLite graph: one raw sequence → model inputs
+(docs/method.md §1, §2, §7).
 
 The same rules as :mod:`islr.preprocess.cnn` and :mod:`islr.preprocess.transformer`, one TF function per torch
 step, for a single sequence ``x`` (T, 543, 3) float32 with NaNs (T may be 0; the Kaggle harness hands in one

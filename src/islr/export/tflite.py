@@ -89,6 +89,9 @@ PRECISIONS = ("fp32", "fp16", "dynamic_int8")
 #: (``benchmarks/bench_export_latency.py``), but its top-1 cost on trained models is not measured yet
 #: (``benchmarks/bench_quantisation.py``), so fp32 stays the default; notebook 06 shows all three side by side.
 SUBMISSION_PRECISION = "fp32"
+#: int8 weights and activations (:func:`convert_concrete` with calibration inputs); measured on the CNN branch alone
+#: in ``benchmarks/bench_cnn_quantisation.py``, not a submission variant.
+FULL_INT8 = "full_int8"
 
 
 def convert(module: ServingModule, fp16: bool = False, precision: str | None = None) -> bytes:
@@ -112,18 +115,22 @@ def convert_variants(module: ServingModule, precisions=PRECISIONS) -> dict[str, 
     return convert_concrete(module.serve.get_concrete_function(), spec, precisions=precisions)
 
 
-def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False, precisions=None):
+def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False, precisions=None,
+                     representative=None):
     """TFLite bytes of a one-input concrete function returning ``{"outputs": tensor}``.
 
     Args:
         concrete: ``tf.function(...).get_concrete_function()``; may read Keras 3 variables.
         input_spec: Its input spec; its name becomes the signature's input name.
         fp16: float16 weights (when ``precisions`` is None).
-        precisions: Several of :data:`PRECISIONS`: then a dict precision → bytes is returned.
+        precisions: Several of :data:`PRECISIONS` (or :data:`FULL_INT8` with ``representative``): then a dict
+            precision → bytes is returned.
+        representative: for :data:`FULL_INT8`, the calibration inputs (arrays of ``input_spec``'s shape).
     """
+    allowed = PRECISIONS + ((FULL_INT8,) if representative is not None else ())
     for p in precisions or ():
-        if p not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {p!r}")
+        if p not in allowed:
+            raise ValueError(f"precision must be one of {allowed}, got {p!r}")
     # Freeze: every variable read becomes a constant. A tf.Module does not track Keras 3 variables (its
     # `variables` is empty), so converting the live function (by concrete function or SavedModel) dropped the
     # weights here and returned NaN with no error.
@@ -137,16 +144,20 @@ def convert_concrete(concrete, input_spec: tf.TensorSpec, fp16: bool = False, pr
                             options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
         if precisions is None:
             return _convert_saved(tmp, "fp16" if fp16 else "fp32")
-        return {p: _convert_saved(tmp, p) for p in precisions}
+        return {p: _convert_saved(tmp, p, representative) for p in precisions}
 
 
-def _convert_saved(saved_dir: str, precision: str) -> bytes:
+def _convert_saved(saved_dir: str, precision: str, representative=None) -> bytes:
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE_KEY])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # fail loudly on a non-builtin op
-    if precision in ("fp16", "dynamic_int8"):
+    if precision in ("fp16", "dynamic_int8", FULL_INT8):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":
         converter.target_spec.supported_types = [tf.float16]
+    if precision == FULL_INT8:
+        # int8 activations too, calibrated on these inputs; float input/output, float fallback where an op has no
+        # int8 kernel. Only for static-shape graphs without NaN inputs (the calibration would see NaN ranges).
+        converter.representative_dataset = lambda: ([x] for x in representative)
     return converter.convert()
 
 

@@ -9,7 +9,8 @@ input: channels x, y, z; height = time (160 frames); width = the 80 CNN points. 
 * **Parameter count** of the main network with 250 classes: 4,327,798, identical to the reference.
 * **Numeric difference from the reference — padding.** lukemelas uses "same" padding computed once for 224×224
   (stride-2 3×3 convs pad (0, 1), stride-2 5×5 pad (1, 2), the stem pads (0, 1)); timm pads symmetrically k//2.
-  At 160×80 the stage maps are therefore 80×40, 40×20, 20×10, 10×5 and **5×3** (head 1280×5×3), where the reference
+  At 160×80 the stage maps are therefore 80×40, 40×20, 20×10, 10×5 and **5×3** (head 1280×5×3), where the
+  reference
   has 5×2 for blocks 11–15. The taps see the image shifted by one pixel at the stride-2 convs, so reference
   weights are shape-compatible but not numerically interchangeable. This is our choice; the Keras port follows timm.
 * Stochastic depth 0.2, linear in the block index (timm and lukemelas use the same rule: rate·i/16).
@@ -80,7 +81,8 @@ class HypercolumnHead(nn.Module):
         self.size = tuple(size)
         self.in_channels = in_channels
         self.bn = nn.BatchNorm2d(in_channels, eps=1e-5)
-        # timm's SEModule: GAP → 1×1 conv → ReLU → 1×1 conv → sigmoid gate (same maths and parameter count as the
+        # timm's SEModule: GAP → 1×1 conv → ReLU → 1×1 conv → sigmoid gate
+        # (same maths and parameter count as the
         # torchvision SqueezeExcitation the reference used).
         self.se = SqueezeExcite(in_channels, rd_channels=squeeze_channels, act_layer=nn.ReLU, gate_layer="sigmoid")
         self.conv = nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1)

@@ -1,4 +1,5 @@
-"""BERT / DeBERTa-v2 frame transformers on 972 features per frame, with conv position encoding (docs/method.md §2, §4).
+"""BERT / DeBERTa-v2 frame transformers on 972 features per frame, with conv position encoding
+(docs/method.md §2, §4).
 
 The model (both flavours), for ``x`` (B, T ≤ 96, 972) and a frame mask (B, T) with 1 = real frame:
 

@@ -9,7 +9,8 @@ Every loss object here follows the loop's protocol ``loss_fn(outputs, batch, tea
 * ``teacher_logits``: (B, C) logits of a frozen teacher on the same inputs (distillation), else None.
 
 Convention (the reference's): the loss is **averaged over the batch**, also with class weights —
-``−1/B Σ_i Σ_c w_c·y'_ic·log p_ic`` with ``y' = (1−ε)·y + ε/C``. This is what torch's ``cross_entropy`` does for
+``−1/B Σ_i Σ_c w_c·y'_ic·log p_ic`` with ``y' = (1−ε)·y + ε/C``.
+This is what torch's ``cross_entropy`` does for
 *probability* targets (the path the reference used, it always fed soft targets). torch's ``reduction="mean"`` for
 *class-index* targets divides by ``Σ_i w_{y_i}`` instead of B; we do not follow that, so hard and soft (one-hot)
 labels give the same loss.
@@ -31,7 +32,8 @@ from islr.config import DistillConfig, TrainConfig
 
 def class_weights(power_poor: float = 0.82197, power_similar: float = 1.39792,
                   csv: str | Path = paths.CLASS_WEIGHTS_CSV) -> torch.Tensor:
-    """Per-class loss weights ``w_c = poor_c^power_poor + similar_c^power_similar`` (docs/method.md §5 "Class weights").
+    """Per-class loss weights ``w_c = poor_c^power_poor + similar_c^power_similar``
+    (docs/method.md §5 "Class weights").
 
     Args:
         power_poor: power of the weights of poorly predicted classes, CSV column ``bad_weight`` (best_CFG: 0.82197;
@@ -54,7 +56,8 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch
                        label_smoothing: float = 0.0) -> torch.Tensor:
     """Weighted, label-smoothed cross-entropy with hard or soft targets, averaged over the batch.
 
-    ``loss = −1/B Σ_i Σ_c w_c · y'_ic · log softmax(logits)_ic`` with ``y' = (1−ε)·y + ε/C`` (docs/method.md §5).
+    ``loss = −1/B Σ_i Σ_c w_c · y'_ic · log softmax(logits)_ic`` with ``y' = (1−ε)·y + ε/C``
+    (docs/method.md §5).
     For hard labels this equals ``F.cross_entropy(..., reduction="none").mean()``; it differs from torch's
     ``reduction="mean"`` with ``weight``, which divides by ``Σ_i w_{y_i}`` (see module docstring).
 
@@ -110,7 +113,8 @@ def batch_target(batch: dict) -> torch.Tensor:
 class DeepSupervisionLoss(nn.Module):
     """Weighted soft cross-entropy, with deep supervision when the model returns ``(main, aux)``.
 
-    ``loss = (1 − aux_weight)·CE(main) + aux_weight·CE(aux)`` (the reference's 0.6 / 0.4, docs/method.md §5); a model
+    ``loss = (1 − aux_weight)·CE(main) + aux_weight·CE(aux)`` (the reference's 0.6 / 0.4, docs/method.md §5); a
+    model
     returning plain logits gets ``CE(logits)``. Both heads see the same weights, smoothing and target.
 
     Args:

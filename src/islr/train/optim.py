@@ -3,7 +3,8 @@
 Optimisers (``TrainConfig.optimizer``), all on every parameter (the reference did not exempt biases / norms from
 weight decay) with **decoupled** weight decay:
 
-* ``"radam"`` — ``torch.optim.RAdam`` (what ``timm.optim.RAdam`` is), betas (0.9, 0.999), eps 1e-8: the CNN's best_CFG.
+* ``"radam"`` — ``torch.optim.RAdam`` (what ``timm.optim.RAdam`` is), betas (0.9, 0.999), eps 1e-8:
+  the CNN's best_CFG.
   The reference used ``torch_optimizer.RAdam``; both rectify when the SMA length ρ_t > 5 and fall back to a
   bias-corrected momentum step before, so the updates agree up to float rounding.
 * ``"lookahead_radam"`` — ``timm.optim.Lookahead(RAdam, k=5, α=0.5)`` (timm's own default is k=6; we pass the

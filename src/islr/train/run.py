@@ -76,7 +76,8 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
         cfg: resolved run config; saved in every checkpoint.
         prepared: :class:`islr.prepare.Prepared`.
         family: "cnn" | "bert" | "deberta".
-        out_dir: model folder (default :func:`islr.runs.run_folder`: ``outputs/runs/<run_name>/<family>_<kind>_f<fold>``);
+        out_dir: model folder (default :func:`islr.runs.run_folder`:
+            ``outputs/runs/<run_name>/<family>_<kind>_f<fold>``);
             resumes from it.
         kind: split kind ("random" | "participant"; default ``cfg.split.kind``).
         fold: fold number (default ``cfg.split.fold``).
