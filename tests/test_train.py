@@ -663,7 +663,7 @@ def test_sample_check_length_is_config():
     from islr.train.run import sample_check_overrides
 
     default = sample_check_overrides(get_config("default"), "cnn")
-    assert default == {"cnn_train.epochs": 20, "cnn_train.batch_size": 8, "cnn_train.max_steps_per_epoch": 0,
+    assert default == {"cnn_train.epochs": 15, "cnn_train.batch_size": 8, "cnn_train.max_steps_per_epoch": 0,
                        "cnn_train.compile": "off", "cnn_train.lr": 1e-3}
     smoke = sample_check_overrides(get_config("smoke"), "bert")  # lr None: the block's own lr is kept
     assert smoke == {"transformer_train.epochs": 2, "transformer_train.batch_size": 8,
