@@ -97,7 +97,27 @@ def test_real_rows_decide_where_their_optimum_differs_from_all_rows():
     assert acc(w, real, y_real) > acc(pooled, real, y_real) + 0.2
     assert w.other_accuracy == pytest.approx(acc(w, syn, y_syn))
     assert (w.n_real, w.n_other) == (40, 400)
-    assert w.rows == "fitted on 40 real held-out rows; ties broken by 400 synthetic OOF rows"
+    assert w.rows == ("fitted on 40 real held-out rows; ties broken by their mean log-probability of the true sign, "
+                      "then by 400 synthetic OOF rows")
+
+
+def test_real_confidence_breaks_ties_before_the_synthetic_rows():
+    """Every member is right on every real row, but BERT is far surer there; the synthetic rows favour the CNN."""
+    rng = np.random.default_rng(5)
+    y_real, y_syn = rng.integers(0, 20, 8), rng.integers(0, 20, 300)
+    real = {"cnn": _logits(rng, y_real, 1.5), "bert": _logits(rng, y_real, 12.0), "deberta": _logits(rng, y_real, 1.5)}
+    for m in real:  # make every member right on every real row, with its own margin
+        real[m][np.arange(8), y_real] = real[m].max(1) + (5.0 if m == "bert" else 0.1)
+    syn = _three(rng, y_syn, (3.0, 0.0, 0.0))
+    w = ensemble.fit_weights((real, y_real), (syn, y_syn))
+    assert w.grid.min() == 1.0  # the real rows alone tie everywhere
+    # (almost) all weight on BERT, the surest on the real rows; not the synthetic rows' favourite, the CNN
+    assert w.k <= 0.1 and w.b == 1.0
+    assert ensemble.grid_search(syn["cnn"], syn["bert"], syn["deberta"], y_syn).k >= 0.5
+    chosen = ensemble.mean_log_likelihood(real, y_real, w.k, w.b)
+    assert all(chosen >= ensemble.mean_log_likelihood(real, y_real, k, b) - 1e-5 for k in ensemble.K_GRID[::10]
+               for b in ensemble.B_GRID[::5])
+    assert w.rows.startswith("fitted on 8 real held-out rows; ties broken by their mean log-probability")
 
 
 def test_synthetic_rows_break_ties_among_equal_real_scores():

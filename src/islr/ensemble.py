@@ -85,6 +85,14 @@ def accuracy_grid(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels
     return right
 
 
+def mean_log_likelihood(logits: dict[str, np.ndarray], labels: np.ndarray, k: float, b: float) -> float:
+    """Mean log-softmax of the true label under the ensemble ``k·cnn + (1 − k)·(b·bert + (1 − b)·deberta)``."""
+    z = k * logits["cnn"] + (1 - k) * (b * logits["bert"] + (1 - b) * logits["deberta"])
+    z = z - z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(log_p[np.arange(len(labels)), labels].mean())
+
+
 def grid_search(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: np.ndarray,
                 probabilities: bool = False) -> EnsembleWeights:
     """Accuracy of every (k, b) on the grid; the best (first in grid order on ties).
@@ -104,10 +112,13 @@ def grid_search(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: 
 def fit_weights(real: tuple[dict[str, np.ndarray], np.ndarray] | None,
                 other: tuple[dict[str, np.ndarray], np.ndarray] | None,
                 real_name: str = "real held-out rows", other_name: str = "other OOF rows") -> EnsembleWeights:
-    """Real rows first: the grid point with the most real rows right; ties broken by the other rows.
+    """Real rows first: the grid point with the most real rows right; ties broken on the real rows, then the others.
 
-    The score of a grid point is lexicographic: (real rows right, other rows right), then the first in grid order.
-    With no real rows it is the plain grid on the other rows (:func:`grid_search`).
+    The score of a grid point is lexicographic: (real rows right, the real rows' mean log-probability of their true
+    sign (:func:`mean_log_likelihood`, equal within float rounding counts as a tie), other rows right), then the
+    first in grid order. A handful of real rows that every member gets right thus still choose by how sure the
+    ensemble is of them, not by the synthetic rows. With no real rows it is the plain grid on the other rows
+    (:func:`grid_search`).
 
     Args:
         real: ({"cnn", "bert", "deberta": (N_r, C) logits}, (N_r,) labels) of real recordings of participants the
@@ -132,12 +143,22 @@ def fit_weights(real: tuple[dict[str, np.ndarray], np.ndarray] | None,
     zero = np.zeros((len(K_GRID), len(B_GRID)), dtype=np.int64)
     r = real_right if real_right is not None else zero
     o = other_right if other_right is not None else zero
-    score = r * (n_other + 1) + o  # lexicographic: one more real row right beats every other row
-    i, j = np.unravel_index(np.argmax(score), score.shape)
+    tied = r == r.max()
+    if n_real and tied.sum() > 1:
+        # A few real rows often leave many grid points equally right (every member right on every row). Among
+        # those, the one that gives the true signs of the real rows the highest mean log-probability decides; the
+        # other rows only separate points equal on both (within float rounding).
+        ll = np.full(r.shape, -np.inf)
+        for i, j in zip(*np.nonzero(tied)):
+            ll[i, j] = mean_log_likelihood(real[0], np.asarray(real[1]), K_GRID[i], B_GRID[j])
+        tied &= ll >= ll.max() - 1e-6 * (1.0 + abs(ll.max()))
+    score = np.where(tied, o, -1)
+    i, j = np.unravel_index(np.argmax(score), score.shape)  # the first in grid order on ties
     real_grid = r / n_real if n_real else None
     other_grid = o / n_other if n_other else None
     if n_real:
-        rows = f"fitted on {n_real} {real_name}" + (f"; ties broken by {n_other} {other_name}" if n_other else "")
+        rows = (f"fitted on {n_real} {real_name}; ties broken by their mean log-probability of the true sign"
+                + (f", then by {n_other} {other_name}" if n_other else ""))
     else:
         rows = f"fitted on {n_other} {other_name} (no real rows)"
     main = real_grid if n_real else other_grid

@@ -61,8 +61,9 @@ def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: in
 
     Without ``real`` every OOF row of split ``kind``, fold ``fold`` counts alike (the reference's recipe). With
     ``real`` (:func:`islr.ensemble.real_rows`), the weights are chosen on the real rows of held-out participants —
-    the OOF rows of every participant-split fold trained for all three models — and the synthetic ``kind`` OOF rows
-    (for an all-real folder: its other OOF rows) only break ties
+    the OOF rows of every participant-split fold trained for all three models —; ties there are broken by those rows'
+    mean log-probability of the true sign, then by the synthetic ``kind`` OOF rows (for an all-real folder: its
+    other OOF rows)
     (:func:`islr.ensemble.fit_weights`). Without participant-split runs the real rows of the ``kind`` OOF are used
     (their participants may also be in training, and ``weights.rows`` says so).
 
