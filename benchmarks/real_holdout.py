@@ -11,9 +11,9 @@ scored on the held-out participants' real sequences:
 * 250-way top-1 / top-5 on every held-out real sequence.
 
 Models are scored at their last epoch (no checkpoint is picked on the held-out rows). The ensemble weights of fold
-``f`` are chosen by :func:`islr.ensemble.grid_search` on the other folds' held-out real predictions (cross-fitted:
-never on the rows they are scored on). Results are written after every model, so a stopped run leaves its finished
-folds; a rerun resumes finished trainings from their run folders.
+``f`` are chosen by :func:`islr.ensemble.fit_weights` (the chain's rule) on the other folds' held-out real
+predictions (cross-fitted: never on the rows they are scored on). Results are written after every model, so a stopped
+run leaves its finished folds; a rerun resumes finished trainings from their run folders.
 
     python benchmarks/real_holdout.py                      # the default profile, 3 folds (~40 min on 2 quiet cores)
     python benchmarks/real_holdout.py --families bert --overrides '{"transformer_train.epochs": 3}'
@@ -32,7 +32,7 @@ import torch
 from islr import paths
 from islr.config import get_config
 from islr.data import SequenceDataset, collate_sequences, is_real, load_dataset
-from islr.ensemble import grid_search
+from islr.ensemble import fit_weights
 from islr.report import record_benchmark
 from islr.splits import make_folds
 from islr.train.loop import BatchHooks, StepContext, evaluate, make_loader
@@ -127,7 +127,8 @@ def main() -> None:
         ens = np.zeros_like(logits["cnn"])
         for f in range(args.folds):
             fit = fold_of != f
-            w = grid_search(*(logits[m][fit] for m in ("cnn", "bert", "deberta")), labels[real_rows][fit])
+            # The chain's rule (notebook 06): accuracy on real held-out rows, ties by their log-likelihood.
+            w = fit_weights(({m: logits[m][fit] for m in ("cnn", "bert", "deberta")}, labels[real_rows][fit]), None)
             parts = w.as_dict()
             test = fold_of == f
             ens[test] = sum(parts[m] * logits[m][test] for m in parts)
