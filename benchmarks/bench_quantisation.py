@@ -32,7 +32,7 @@ from islr.config import get_config
 from islr.export import checks
 from islr.export.runtime import TFLiteSignModel
 from islr.export.tflite import PRECISIONS, ServingModule, convert_variants, keras_ensemble, save_tflite
-from islr.io import read_landmarks, read_train_index
+from islr.io import read_landmarks, read_sign_map, read_train_index
 from islr.report import record_benchmark
 from islr.synth import synthesize
 
@@ -62,7 +62,7 @@ def main() -> None:
     if "weights" not in layout:
         raise SystemExit(f"{layout_file} has no ensemble weights: that real_holdout run did not finish")
     cfg = get_config(layout["profile"], layout["overrides"])
-    sign_map = json.loads((paths.SAMPLE_DIR / "sign_to_prediction_index_map.json").read_text())
+    sign_map = read_sign_map(paths.SAMPLE_DIR)
     all_participants = set(read_train_index(paths.SAMPLE_DIR)["participant_id"])
 
     logits = {p: {"real": [], "synthetic": []} for p in PRECISIONS}

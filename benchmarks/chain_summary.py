@@ -8,8 +8,8 @@ the log that ``run_all.sh`` printed (``--log``: its ``=== <notebook> done in N s
   split's fold 0, whose real rows are people the model never saw;
 * one per notebook with its wall time, and the total.
 
-    ISLR_OUTPUTS=/tmp/chain ./run_all.sh 2>&1 | tee chain.log
-    ISLR_OUTPUTS=/tmp/chain python benchmarks/chain_summary.py --log chain.log
+    ISLR_OUTPUTS=chain-out ./run_all.sh 2>&1 | tee chain.log
+    ISLR_OUTPUTS=chain-out python benchmarks/chain_summary.py --log chain.log
 """
 
 from __future__ import annotations
