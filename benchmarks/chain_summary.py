@@ -3,9 +3,9 @@
 Reads the run of a chain (``--profile``; the outputs folder is ``$ISLR_OUTPUTS`` or the usual one) and, optionally,
 the log that ``run_all.sh`` printed (``--log``: its ``=== <notebook> done in N s`` lines). Rows:
 
-* one per ensemble member, fold 0 of the random split: top-1 / top-5 on its synthetic validation rows and on its real
-  validation rows (those participants also appear in training: a random split), and the same for the participant
-  split's fold 0, whose real rows are people the model never saw;
+* one per ensemble member and split kind the chain trained (``islr.splits.chain_kinds``), fold 0: top-1 / top-5 on
+  its synthetic validation rows and on its real validation rows (random split: those participants also appear in
+  training; participant split: people the model never saw);
 * one per notebook with its wall time, and the total.
 
     ISLR_OUTPUTS=chain-out ./run_all.sh 2>&1 | tee chain.log
@@ -24,6 +24,7 @@ from islr import data, runs
 from islr.config import get_config
 from islr.ensemble import real_rows
 from islr.report import record_benchmark
+from islr.splits import chain_kinds
 
 DONE = re.compile(r"^=== (\d\d_\w+)\.ipynb done in (\d+) s")
 
@@ -48,7 +49,7 @@ def main() -> None:
     real = real_rows(prepared, source)
     labels = np.asarray(prepared.labels)
     rows = []
-    for kind in ("random", "participant"):
+    for kind in chain_kinds(cfg.split):  # the split kinds the chain trained
         for family, folder in runs.member_folders(cfg, kind, fold=0).items():
             logits, index = runs.load_oof(folder)
             row = {"what": f"{family}, {kind} split fold 0"}

@@ -88,9 +88,10 @@ def test_later_stages_wrote_their_outputs(chain):
         assert any(f.startswith(stage) for f in figs), f"{stage} saved no figure"
     run = chain / "runs" / "smoke"
     for family in ("cnn", "bert", "deberta"):
-        for kind in ("random", "participant"):
-            assert (run / f"{family}_{kind}_f0" / "oof_logits.npy").exists()
-            assert json.loads((run / f"{family}_{kind}_f0" / "data_source.json").read_text())["kind"] == "embedded"
+        # smoke, as default: the participant split alone (split.kind, no split.compare)
+        assert (run / f"{family}_participant_f0" / "oof_logits.npy").exists()
+        assert not (run / f"{family}_random_f0").exists()
+        assert json.loads((run / f"{family}_participant_f0" / "data_source.json").read_text())["kind"] == "embedded"
         assert (run / "export" / f"{family}.tflite").exists() and (run / "export" / f"{family}.onnx").exists()
     for family in ("bert", "deberta"):  # full-data runs: a checkpoint, no validation logits
         assert (run / f"{family}_all" / "best.pt").exists() and not (run / f"{family}_all" / "oof_logits.npy").exists()
@@ -186,8 +187,9 @@ def test_full_profile_chain_runs_the_users_code_path(full_chain):
     prepared = [p.name for p in (out / "data" / "prepared").iterdir()]
     assert any(p.startswith(f"{data.name}_model_") for p in prepared), prepared
     assert not any(p.startswith(f"{data.name}_all_") for p in prepared), prepared
-    for family in ("cnn", "bert", "deberta"):
+    for family in ("cnn", "bert", "deberta"):  # full compares the split kinds; random (the reference's) ships
         assert (run / f"{family}_random_f0" / "oof_logits.npy").exists()
+        assert (run / f"{family}_participant_f0" / "oof_logits.npy").exists()
         assert (run / "export" / f"{family}.tflite").exists()
     for family in ("bert", "deberta"):
         metrics = (run / f"{family}_all" / "metrics.csv").read_text().splitlines()

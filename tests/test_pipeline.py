@@ -1,5 +1,6 @@
 """Batched input pipelines on real sample sequences (islr.pipeline)."""
 import numpy as np
+import pytest
 import torch
 
 from islr import landmarks
@@ -28,11 +29,28 @@ def test_transformer_eval_equals_single_sample_preprocessing(prepared):
     cfg = get_config("smoke")
     batch = _batch(prepared, TransformerPipeline.points)
     out = TransformerPipeline(cfg, train=False)(batch)["x"]
+    n = out["x"].shape[1]
+    assert n == int(out["mask"].sum(1).max()) <= 96  # trimmed to the batch's longest sequence
     for b in range(len(out["x"])):
         raw = prepared.sequence(int(batch["index"][b]))
         feats, mask = transformer_input_single(raw[:, landmarks.TRANSFORMER_POINTS])
-        torch.testing.assert_close(out["x"][b], feats, atol=1e-5, rtol=1e-4)
-        assert torch.equal(out["mask"][b], mask)
+        torch.testing.assert_close(out["x"][b], feats[:n], atol=1e-5, rtol=1e-4)
+        assert torch.equal(out["mask"][b], mask[:n]) and not mask[n:].any()
+
+
+@pytest.mark.parametrize("arch", ["bert", "deberta"])
+def test_trimmed_batches_give_the_logits_of_fully_padded_ones(prepared, arch):
+    from islr.models import create_model
+
+    cfg = get_config("smoke")
+    batch = _batch(prepared, TransformerPipeline.points)
+    trimmed = TransformerPipeline(cfg, train=False)(batch)["x"]
+    full = {"x": torch.nn.functional.pad(trimmed["x"], (0, 0, 0, 96 - trimmed["x"].shape[1])),
+            "mask": torch.nn.functional.pad(trimmed["mask"], (0, 96 - trimmed["mask"].shape[1]))}
+    torch.manual_seed(0)
+    model = create_model(arch, hidden=32, layers=2, heads=2, intermediate=64).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(**trimmed), model(**full), atol=1e-5, rtol=1e-5)
 
 
 def test_cnn_training_pipeline_is_seeded_finite_and_soft_labelled(prepared):

@@ -111,7 +111,9 @@ def test_full_data_transformers_train_on_everything_and_go_into_the_submission(p
     full_bert = torch.load(result.out_dir / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(v, full_bert[k]) for k, v in models["bert"].state_dict().items())
     members = runs.member_runs(cfg)
-    assert members.loc["cnn", "run"].endswith("cnn_random_f0") and members.loc["bert", "trained_on"] == "all sequences"
+    assert cfg.split.kind == "participant"  # smoke: the split the later stages use, by default in every call
+    assert members.loc["cnn", "run"].endswith("cnn_participant_f0")
+    assert members.loc["bert", "trained_on"] == "all sequences"
     fold0 = runs.trained_models(cfg.override({"split.full_data_transformers": False}))
     assert any(not torch.equal(v, full_bert[k]) for k, v in fold0["bert"].state_dict().items())
 

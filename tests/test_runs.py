@@ -183,5 +183,5 @@ def test_a_cnn_trained_without_the_dominant_hand_mirror_is_not_exported(prepared
     for family in ("bert", "deberta"):  # the other members, so that only the CNN can be the reason
         train_fold(cfg, prepared, family, kind="random", fold=0, progress=False)
     with pytest.raises(ValueError, match="dominant_hand = False"):
-        runs.trained_models(cfg)
+        runs.trained_models(cfg, "random")
     assert runs.load_model(runs.run_folder(cfg, "cnn", "random", 0)) is not None  # the checkpoint itself loads

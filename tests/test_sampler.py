@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from islr.config import get_config
-from islr.data import SourceBalancedSampler, is_real, training_sampler
+from islr.data import LengthGroupedSampler, SourceBalancedSampler, is_real, training_sampler
 from islr.synth import SYNTH_SEQUENCE_ID_BASE
 from islr.train.loop import make_loader
 
@@ -74,3 +74,48 @@ def test_training_sampler_from_config_and_loader_uses_it():
     loader = make_loader(list(range(5)), 5, train=True, sampler=sampler, collate_fn=torch.tensor)
     (batch,) = list(loader)
     assert (batch == 0).sum().item() == 2  # the one real row, twice in the epoch's only batch
+
+
+def test_length_grouping_keeps_the_epochs_draws_and_sorts_each_window():
+    lengths = np.random.default_rng(0).integers(1, 120, size=200)
+    real = np.zeros(200, bool)
+    real[:20] = True
+    base = SourceBalancedSampler(real, 0.3, seed=4)
+    grouped = LengthGroupedSampler(SourceBalancedSampler(real, 0.3, seed=4), lengths, batch_size=16, group=4, seed=4)
+    for epoch in (0, 1):
+        base.set_epoch(epoch)
+        grouped.set_epoch(epoch)  # forwarded to its base
+        draws, order = base.draws(), np.array(list(grouped))
+        assert len(order) == len(grouped) == 200
+        assert np.array_equal(np.sort(order), np.sort(draws))  # the same draws: real share unchanged
+        batches = grouped.batches()
+        assert [len(b) for b in batches[:-1]] == [16] * 12 and len(batches[-1]) == 8  # the short one last
+        # Every batch is a run of one length-sorted window of 64 draws of the base order.
+        windows = [np.sort(lengths[draws[i:i + 64]])[::-1] for i in range(0, 200, 64)]
+        runs = {tuple(w[j:j + 16]) for w in windows for j in range(0, len(w), 16)}
+        assert {tuple(lengths[b]) for b in batches} == runs
+    # Padding saved: the frames a batch padded to its longest sequence computes, grouped vs plain.
+    plain = sum(lengths[draws[i:i + 16]].max() * 16 for i in range(0, 192, 16))
+    sorted_ = sum(lengths[b].max() * len(b) for b in batches[:-1])
+    assert sorted_ < 0.8 * plain
+    assert list(grouped) == list(grouped)  # seeded by (seed, epoch)
+
+
+def test_training_sampler_groups_by_length_with_or_without_source_balance():
+    class Fake:
+        sequence_ids = np.array([5, 6] + [SYNTH_SEQUENCE_ID_BASE + i for i in range(30)])
+        lengths = np.arange(32) + 1
+
+    idx = np.arange(32)
+    cfg = get_config("default")
+    sampler = training_sampler(cfg, Fake, idx, seed=0, batch_size=4, length_grouping=2)
+    assert isinstance(sampler, LengthGroupedSampler) and isinstance(sampler.base, SourceBalancedSampler)
+    plain = training_sampler(get_config("default", {"data.real_share": 0.0}), Fake, idx, seed=0, batch_size=4,
+                             length_grouping=2)
+    assert sorted(plain) == list(range(32))  # a shuffle of every row, grouped
+    loader = make_loader(list(range(32)), 4, train=True, sampler=plain, collate_fn=torch.tensor)
+    for batch in loader:  # windows of 8 sorted draws, longest first: each batch is 4 neighbours of the window
+        assert (batch.diff() <= 0).all()
+    default = get_config("default")
+    assert default.transformer_train.length_grouping > 0 and default.cnn_train.length_grouping == 0
+    assert get_config("full").transformer_train.length_grouping == 0  # the reference's plain shuffle

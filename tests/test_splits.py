@@ -98,3 +98,14 @@ def test_fold_indices_partition_and_full_data():
         fold_indices(folds, 8)
     with pytest.raises(ValueError):
         make_folds("by_moon", _toy_labels())
+
+
+def test_chain_kinds_follow_split_kind_and_compare():
+    from islr.config import get_config
+    from islr.splits import chain_kinds
+
+    assert chain_kinds(get_config("full").split) == ("random", "participant")  # the reference's split ships
+    assert chain_kinds(get_config("default").split) == ("participant",)  # held-out real signers choose the weights
+    assert chain_kinds(get_config("default", {"split.compare": True}).split) == ("participant", "random")
+    with pytest.raises(ValueError, match="unknown split kind"):
+        chain_kinds(get_config("default", {"split.kind": "signer"}).split)

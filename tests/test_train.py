@@ -671,3 +671,15 @@ def test_sample_check_length_is_config():
     short = get_config("full", {"sample_check.epochs": 1, "sample_check.max_steps_per_epoch": 3})
     assert sample_check_overrides(short, "bert")["transformer_train.epochs"] == 1
     assert short.override(sample_check_overrides(short, "cnn")).cnn_train.max_steps_per_epoch == 3
+
+
+def test_a_key_missing_from_a_saved_config_is_compared_through_its_default():
+    from islr.train.loop import config_changes
+
+    saved = {"train": {"epochs": 10}}  # written before length_grouping existed: its runs had no grouping
+    defaults = {"train": {"epochs": 182, "length_grouping": 0}}
+    assert config_changes(saved, {"train": {"epochs": 10, "length_grouping": 0}}, defaults) == []
+    assert config_changes(saved, {"train": {"epochs": 10, "length_grouping": 8}}, defaults) == [
+        "train.length_grouping: 0 → 8"]
+    assert config_changes(saved, {"train": {"epochs": 10, "length_grouping": 8}}) == []  # no defaults: not compared
+    assert config_changes({"train": {"epochs": 10, "gone": 1}}, {"train": {"epochs": 10}}, defaults) == []

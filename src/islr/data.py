@@ -225,10 +225,63 @@ def _cycled(rng: np.random.Generator, rows: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([rng.permutation(rows) for _ in range(reps)])[:n]
 
 
-def training_sampler(cfg: Config, prepared, train_idx, seed: int, num_replicas: int = 1, rank: int = 0):
+class LengthGroupedSampler:
+    """A training order whose batches hold sequences of similar length: fewer padded frames per batch.
+
+    The transformers pay for every frame of a batch, padded or not, and a batch is as long as its longest sequence:
+    in a plain shuffle of the asl-signs lengths (median ~16 frames, a long tail to 96+) almost every batch of 32
+    holds one long sequence, so about 96 % of a fully padded batch's frames are computed. This sampler takes the
+    order of ``base`` (a seeded shuffle or :class:`SourceBalancedSampler`, so the epoch's draws and proportions are
+    unchanged), cuts it into windows of ``group · batch_size`` draws, sorts each window by length (longest first),
+    cuts it into batches and shuffles the batches of the whole epoch. Which sequences an epoch sees does not change,
+    only who shares a batch with whom; :class:`islr.pipeline.TransformerPipeline` trims every batch to its longest
+    sequence, which the models compute exactly (masked attention, masked conv position encoding).
+
+    Args:
+        base: the underlying sampler (``__iter__``, ``__len__``, ``set_epoch``), indices into the dataset.
+        lengths: (N,) frames per dataset item.
+        batch_size: the loader's batch size.
+        group: batches per sorted window (≥ 1).
+        seed: seed of the batch shuffle (with the epoch).
+    """
+
+    def __init__(self, base, lengths, batch_size: int, group: int, seed: int = 0):
+        if group < 1 or batch_size < 1:
+            raise ValueError(f"length grouping needs group >= 1 and batch_size >= 1, got {group}, {batch_size}")
+        self.base, self.lengths = base, np.asarray(lengths, dtype=np.int64)
+        self.batch_size, self.group, self.seed, self.epoch = int(batch_size), int(group), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+    def batches(self) -> list[np.ndarray]:
+        """This epoch's batches (the last one may be short), in the order the loader will see them."""
+        order = np.fromiter(iter(self.base), dtype=np.int64)
+        window = self.batch_size * self.group
+        batches = []
+        for start in range(0, len(order), window):
+            chunk = order[start:start + window]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        full = [b for b in batches if len(b) == self.batch_size]
+        short = [b for b in batches if len(b) < self.batch_size]  # at most one per window: kept at the end
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        return [full[i] for i in rng.permutation(len(full))] + short
+
+    def __iter__(self):
+        return iter(np.concatenate(self.batches() or [np.zeros(0, np.int64)]).tolist())
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+
+def training_sampler(cfg: Config, prepared, train_idx, seed: int, num_replicas: int = 1, rank: int = 0, *,
+                     batch_size: int = 0, length_grouping: int = 0):
     """The sampler :func:`islr.train.run.train_fold` trains with: :class:`SourceBalancedSampler` when
-    ``cfg.data.real_share > 0`` and the training rows mix real and synthetic sequences, else None (a plain
-    shuffle).
+    ``cfg.data.real_share > 0`` and the training rows mix real and synthetic sequences, else a plain seeded shuffle
+    (None: the loader's own); wrapped in a :class:`LengthGroupedSampler` when ``length_grouping > 0``.
 
     Args:
         cfg: run config (``cfg.data.real_share``).
@@ -236,11 +289,23 @@ def training_sampler(cfg: Config, prepared, train_idx, seed: int, num_replicas: 
         train_idx: the training rows (indices into ``prepared``), in the dataset's order.
         seed: shuffle seed (the family's ``TrainConfig.seed``).
         num_replicas: DDP world size. rank: this process's rank.
+        batch_size: the loader's batch size (needed for length grouping).
+        length_grouping: batches per length-sorted window (the family's ``TrainConfig.length_grouping``; 0 = off).
     """
-    real = is_real(np.asarray(prepared.sequence_ids)[np.asarray(train_idx, dtype=np.int64)])
-    if cfg.data.real_share <= 0 or real.all() or not real.any():
-        return None
-    return SourceBalancedSampler(real, cfg.data.real_share, seed, num_replicas, rank)
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    real = is_real(np.asarray(prepared.sequence_ids)[train_idx])
+    base = None
+    if cfg.data.real_share > 0 and real.any() and not real.all():
+        base = SourceBalancedSampler(real, cfg.data.real_share, seed, num_replicas, rank)
+    if length_grouping <= 0:
+        return base
+    if base is None:  # the shuffle make_loader would have built
+        from torch.utils.data import DistributedSampler
+
+        base = DistributedSampler(range(len(train_idx)), num_replicas=num_replicas, rank=rank, shuffle=True,
+                                  seed=seed)
+    lengths = np.asarray(prepared.lengths)[train_idx]
+    return LengthGroupedSampler(base, lengths, batch_size, length_grouping, seed + rank)
 
 
 # ---------------------------------------------------------------------------------------------------------------

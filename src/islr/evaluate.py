@@ -427,7 +427,8 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
 # ---------------------------------------------------------------------------------------------------------------
 def held_out_real_ids(cfg, prepared, real: np.ndarray, fold: int = 0) -> np.ndarray:
     """Sequence ids of the real recordings in the validation part of participant-split fold ``fold``: people the
-    participant-split runs of that fold never saw.
+    participant-split runs of that fold never saw (none when the chain trains no participant split,
+    :func:`islr.splits.chain_kinds`).
 
     Args:
         cfg: run config (``split``).
@@ -435,8 +436,11 @@ def held_out_real_ids(cfg, prepared, real: np.ndarray, fold: int = 0) -> np.ndar
         real: (N,) bool, True for real recordings (:func:`islr.ensemble.real_rows`).
         fold: participant-split fold.
     """
+    from islr.splits import chain_kinds
     from islr.train.run import split
 
+    if "participant" not in chain_kinds(cfg.split):  # the chain trained no participant-split runs
+        return np.zeros(0, dtype=np.asarray(prepared.sequence_ids).dtype)
     valid = split(cfg, prepared, "participant", fold)[1]
     return np.asarray(prepared.sequence_ids)[valid[np.asarray(real, bool)[valid]]]
 

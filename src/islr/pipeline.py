@@ -7,7 +7,7 @@ on the training device (the GPU when there is one), as the loop's ``batch_transf
   → normalise → time resize to 160 (random frame choice in training) → replace-from-same-class / mixup
   → time and point masking → ``(B, 3, 160, 80)``.
 * :class:`TransformerPipeline` — 82 points → point augmentations → dominant hand, subsample to ≤ 96 frames,
-  972 features → ``{"x": (B, 96, 972), "mask": (B, 96)}``.
+  972 features → ``{"x": (B, T, 972), "mask": (B, T)}``, T = the batch's longest sequence (≤ 96).
 
 With ``train=False`` both are the deterministic inference preprocessing, the same steps the TF export graph ports.
 """
@@ -83,6 +83,10 @@ class TransformerPipeline:
         if self.train:
             seq, lengths = augment.augment_transformer_points(seq, lengths, self.aug, gen)
         feats, mask = transformer_input(seq, lengths, self.max_len)  # (B, 96, 972), (B, 96)
+        # Trimmed to the batch's longest sequence: the models give real frames the same outputs with or without
+        # trailing pads (masked attention and conv position encoding), and compute less.
+        n = max(1, int(mask.sum(1).max()))
+        feats, mask = feats[:, :n], mask[:, :n]
         return {"x": {"x": feats, "mask": mask}, "y": batch["y"], "index": batch["index"]}
 
 

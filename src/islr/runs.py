@@ -342,18 +342,20 @@ def submission_folds(cfg: Config, families: tuple[str, ...] = MEMBERS) -> dict[s
     return {f: FULL_DATA if full and f != "cnn" else 0 for f in families}
 
 
-def member_folders(cfg: Config, kind: str = "random", fold: int | None = None) -> dict[str, Path]:
-    """The model folder of each ensemble member: :func:`submission_folds`, or one ``fold`` for every member."""
+def member_folders(cfg: Config, kind: str | None = None, fold: int | None = None) -> dict[str, Path]:
+    """The model folder of each ensemble member: :func:`submission_folds`, or one ``fold`` for every member, of
+    split ``kind`` (default ``cfg.split.kind``)."""
+    kind = kind or cfg.split.kind
     folds = submission_folds(cfg) if fold is None else dict.fromkeys(MEMBERS, fold)
     return {f: run_folder(cfg, f, kind, folds[f]) for f in MEMBERS}
 
 
-def trained_models(cfg: Config, kind: str = "random", fold: int | None = None) -> dict[str, nn.Module]:
+def trained_models(cfg: Config, kind: str | None = None, fold: int | None = None) -> dict[str, nn.Module]:
     """The best checkpoints of the ensemble members (CNN, BERT, DeBERTa), rebuilt from their files, in eval mode.
 
     Args:
         cfg: run config (run name, ``split.full_data_transformers``).
-        kind: split kind of the fold runs.
+        kind: split kind of the fold runs (default ``cfg.split.kind``).
         fold: one fold for every member instead of :func:`submission_folds`.
 
     Raises:
@@ -371,10 +373,11 @@ def trained_models(cfg: Config, kind: str = "random", fold: int | None = None) -
     return models
 
 
-def member_runs(cfg: Config, kind: str = "random"):
+def member_runs(cfg: Config, kind: str | None = None):
     """Which model folder each submitted member comes from and what it was trained on (shown by notebooks 05/06)."""
     import pandas as pd
 
+    kind = kind or cfg.split.kind
     folds = submission_folds(cfg)
     rows = {f: {"run": str(folder),
                 "trained_on": "all sequences" if folds[f] == FULL_DATA else f"fold 0 training part ({kind} split)"}

@@ -156,3 +156,19 @@ def _round_robin_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarra
         folds[members] = (cursor + np.arange(len(members))) % n_folds
         cursor += len(members)
     return folds
+
+
+KINDS = ("random", "participant")
+
+
+def chain_kinds(split_cfg) -> tuple[str, ...]:
+    """The split kinds whose fold 0 the notebook chain trains (02/03): ``split.kind`` first, then the other kind
+    when ``split.compare``.
+
+    Args:
+        split_cfg: :class:`islr.config.SplitConfig`.
+    """
+    if split_cfg.kind not in KINDS:
+        raise ValueError(f"unknown split kind {split_cfg.kind!r}; choose one of {KINDS}")
+    other = tuple(k for k in KINDS if k != split_cfg.kind)
+    return (split_cfg.kind,) + (other if split_cfg.compare else ())

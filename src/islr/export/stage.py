@@ -55,7 +55,7 @@ def latency_table(files: dict[str, Path], inputs: list[np.ndarray]) -> pd.DataFr
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: int = 0, real: np.ndarray | None = None
+def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str | None = None, fold: int = 0, real: np.ndarray | None = None
                  ) -> tuple[EnsembleWeights, dict[str, float], pd.DataFrame]:
     """Grid weights on OOF logits; logits-vs-softmax comparison; single-model vs ensemble accuracy.
 
@@ -70,7 +70,7 @@ def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: in
     Args:
         cfg: run config.
         labels: (N,) labels of the prepared data.
-        kind: split kind of the runs whose OOF rows break ties (and of the table).
+        kind: split kind of the runs whose OOF rows break ties (and of the table); default ``cfg.split.kind``.
         fold: fold of those runs.
         real: (N,) bool, True for real recordings; None = no distinction.
 
@@ -79,6 +79,7 @@ def fit_ensemble(cfg: Config, labels: np.ndarray, kind: str = "random", fold: in
         rows, table of top-1 per model and the ensemble on each row set).
     """
     labels = np.asarray(labels)
+    kind = kind or cfg.split.kind
     logits, index = aligned_oof(runs.member_folders(cfg, kind, fold))
     sets = {}
     if real is None:

@@ -598,23 +598,27 @@ class RunConfigMismatch(RuntimeError):
     """A run folder's ``last.pt`` was written under another config than the one asked to continue it."""
 
 
-#: Config keys that may differ between a run and its continuation: they change speed, not results.
+#: Config keys that may differ between a run and its continuation: they change speed, or which other runs the chain
+#: makes (split.compare), not this run's results.
 RESUME_IGNORED = ("num_workers", "eval_batch_size", "channels_last", "compile", "compile_backend", "optimizer_impl",
-                  "pin_memory")
+                  "pin_memory", "compare")
 
 
-def config_changes(saved: dict, current: dict) -> list[str]:
+def config_changes(saved: dict, current: dict, defaults: dict | None = None) -> list[str]:
     """``"key: saved → current"`` for every config value that differs.
 
-    Keys in :data:`RESUME_IGNORED` and keys on one side only (a field added or removed by a newer islr) are not
-    compared.
+    Keys in :data:`RESUME_IGNORED` and keys the current config no longer has are not compared. A key the saved config
+    lacks (a field added by a newer islr) is compared through its default in ``defaults``: a new field's default is
+    the behaviour the old run had, so a run folder written before it is continued only if the current value is that
+    default.
     """
     def flat(node: Any, prefix: str = "") -> dict[str, Any]:
         if isinstance(node, dict):
             return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
         return {prefix[:-1]: node}
 
-    a, b = (flat(json.loads(json.dumps(c, default=str))) for c in (saved, current))
+    a, b, d = (flat(json.loads(json.dumps(c, default=str))) for c in (saved, current, defaults or {}))
+    a.update({k: d[k] for k in b.keys() - a.keys() if k in d})
     return [f"{k}: {a[k]!r} → {b[k]!r}" for k in sorted(a.keys() & b.keys())
             if a[k] != b[k] and k.rsplit(".", 1)[-1] not in RESUME_IGNORED]
 
@@ -648,7 +652,7 @@ class Checkpointer:
         if not self.last.exists():
             return TrainState()
         payload = runs.read_checkpoint(self.last)
-        changed = config_changes(payload.get("config") or {}, self.config)
+        changed = config_changes(payload.get("config") or {}, self.config, _default_config_dict(self.config))
         if changed:
             raise RunConfigMismatch(
                 f"{self.last.parent} holds a run made with another config ({'; '.join(changed[:6])}"
@@ -718,6 +722,14 @@ def _config_dict(cfg: Any, run_config: Any) -> dict:
         return asdict(obj) if is_dataclass(obj) else obj
 
     return {"train": plain(cfg), "run": plain(run_config)}
+
+
+def _default_config_dict(config: dict) -> dict:
+    """:func:`_config_dict` of default-constructed configs of the same types (the ``defaults`` of
+    :func:`config_changes`)."""
+    from islr.config import Config, TrainConfig
+
+    return {"train": asdict(TrainConfig()), "run": asdict(Config()) if config.get("run") is not None else None}
 
 
 def _rng_state() -> dict:

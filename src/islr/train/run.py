@@ -104,7 +104,9 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     bs = max(1, min(tcfg.batch_size, len(train_ds)))
     pin = DeviceSettings.from_config(tcfg).pin_memory
     info = dist_info()
-    sampler = training_sampler(cfg, prepared, train_idx, tcfg.seed, info.world_size, info.rank)  # data.real_share
+    # data.real_share (source balance) and the family's length_grouping
+    sampler = training_sampler(cfg, prepared, train_idx, tcfg.seed, info.world_size, info.rank, batch_size=bs,
+                               length_grouping=tcfg.length_grouping)
     train_loader = make_loader(train_ds, bs, train=True, seed=tcfg.seed, num_workers=tcfg.num_workers,
                                collate_fn=collate_sequences, pin_memory=pin, sampler=sampler)
     valid_loader = make_loader(valid_ds, tcfg.eval_batch_size, train=False, num_workers=tcfg.num_workers,
