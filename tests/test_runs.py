@@ -45,7 +45,15 @@ def _real_input(cfg, prepared, family: str, n: int = 6) -> dict | torch.Tensor:
 def test_every_family_rebuilds_from_its_best_checkpoint_alone(trained, prepared, name):
     cfg, models = trained
     family, model, folder = models[name]
-    rebuilt = runs.load_model(folder)  # nothing but the file: no config, no family, no layer count
+    # Trained channels-last (the smoke CNN): the rebuilt model in the same layout runs the same kernels.
+    nhwc = any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+               for p in model.parameters())
+
+    def load(which: str = "best") -> torch.nn.Module:
+        m = runs.load_model(folder, which)
+        return m.to(memory_format=torch.channels_last) if nhwc else m
+
+    rebuilt = load()  # nothing but the file: no config, no family, no layer count
     assert type(rebuilt) is type(model) and not rebuilt.training
     x = _real_input(cfg, prepared, family)
     with torch.no_grad():
@@ -56,7 +64,7 @@ def test_every_family_rebuilds_from_its_best_checkpoint_alone(trained, prepared,
         assert rebuilt.num_layers == 3 and folder.name == "bert_random_f0_kd3l"
         assert runs.read_checkpoint(runs.checkpoint_path(folder))["model_spec"]["kwargs"]["layers"] == 3
     with torch.no_grad():  # last.pt carries the spec too (1 epoch: the same weights as best.pt)
-        assert torch.equal(forward(runs.load_model(folder, "last"), x), expected)
+        assert torch.equal(forward(load("last"), x), expected)
 
 
 def test_checkpoint_without_a_spec_is_a_named_error(tmp_path):
@@ -109,8 +117,9 @@ def test_folder_names(monkeypatch, tmp_path):
     full = cfg.override({"split.full_data_transformers": True})
     assert runs.submission_folds(cfg) == {"cnn": 0, "bert": 0, "deberta": 0}
     assert runs.submission_folds(full) == {"cnn": 0, "bert": -1, "deberta": -1}
-    assert {f: p.name for f, p in runs.member_folders(full).items()} == {
-        "cnn": "cnn_random_f0", "bert": "bert_all", "deberta": "deberta_all"}
+    assert {f: p.name for f, p in runs.member_folders(full).items()} == {  # split.kind: participant in smoke
+        "cnn": "cnn_participant_f0", "bert": "bert_all", "deberta": "deberta_all"}
+    assert runs.member_folders(full, "random")["cnn"].name == "cnn_random_f0"
 
 
 def test_oof_arrays_round_trip_and_name_a_missing_folder(tmp_path):
