@@ -389,7 +389,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
         return {"data": {"synth_per_sign": 0, "include_sample": False}, "split": {"full_data_transformers": True}}
     if profile == "default":
         return {
-            # Real data first (issue 15): 4 synthetic per sign + the bundled real sample, 30 % of every epoch real,
+            # Real data first: 4 synthetic per sign + the bundled real sample, 30 % of every epoch real,
             # synthetic hello/thankyou/cloud/fall fitted to the real recordings (benchmarks/synth_transfer.py).
             "data": {"synth_per_sign": 4, "real_share": 0.3, "synth_fit_real": True},
             # One split trained, the participant one: its held-out real participants choose the ensemble weights.

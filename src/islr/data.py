@@ -161,7 +161,7 @@ class SourceBalancedSampler:
     """Training order that gives the real sequences a fixed share of every epoch, however few they are.
 
     With 1,000+ synthetic sequences and ~70 real ones, a plain shuffle shows the real signers 5 % of the time and
-    the model learns the synthetic signers (issue 15). This sampler keeps the epoch length (``len(source)`` draws,
+    the model learns the synthetic signers. This sampler keeps the epoch length (``len(source)`` draws,
     so the training time does not change) and makes exactly ``round(real_share · n)`` of the draws real:
 
     * real draws walk through fresh seeded permutations of the real rows, back to back, so every real row is drawn

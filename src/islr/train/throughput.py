@@ -25,7 +25,7 @@ from islr.train.run import FAMILIES, build_model
 #: Training samples of the reference's runs (docs/method.md §5): the CNN's fold-0 run and a full-data transformer run.
 RUN_SAMPLES = {"cnn": ("CNN fold 0", 82_667 * 182), "bert": ("full-data BERT", 94_477 * 70),
                "deberta": ("full-data DeBERTa", 94_477 * 70)}
-#: Wall-time goals on one GPU, minutes (issue: CNN fold 0 ≤ 30 min, each full-data transformer ≤ 10 min).
+#: Wall-time goals on one GPU, minutes (CNN fold 0 ≤ 30 min, each full-data transformer ≤ 10 min).
 GOAL_MINUTES = {"cnn": 30.0, "bert": 10.0, "deberta": 10.0}
 
 
