@@ -87,7 +87,7 @@ class ServingModule(tf.Module):
 PRECISIONS = ("fp32", "fp16", "dynamic_int8")
 #: The precision of the submitted ``model.tflite`` (notebook 06). On the default profile's trained models
 #: (``benchmarks/bench_quantisation.py``, README) fp16 and dynamic int8 kept every held-out real top-1 but were not
-#: faster (1.07× and 1.05× the fp32 time; only the full-size graph of ``bench_export_latency.py`` gained, 0.85×), so
+#: faster (1.09× and 1.05× the fp32 time; only the full-size graph of ``bench_export_latency.py`` gained, 0.85×), so
 #: fp32 stays the default; notebook 06 shows all three side by side.
 SUBMISSION_PRECISION = "fp32"
 #: int8 weights and activations (:func:`convert_concrete` with calibration inputs); measured on the CNN branch alone
