@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import log_softmax, softmax
 
 from islr.runs import load_oof
 
@@ -88,9 +88,7 @@ def accuracy_grid(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels
 def mean_log_likelihood(logits: dict[str, np.ndarray], labels: np.ndarray, k: float, b: float) -> float:
     """Mean log-softmax of the true label under the ensemble ``k·cnn + (1 − k)·(b·bert + (1 − b)·deberta)``."""
     z = k * logits["cnn"] + (1 - k) * (b * logits["bert"] + (1 - b) * logits["deberta"])
-    z = z - z.max(axis=1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(log_p[np.arange(len(labels)), labels].mean())
+    return float(log_softmax(z, axis=1)[np.arange(len(labels)), labels].mean())
 
 
 def grid_search(cnn: np.ndarray, bert: np.ndarray, deberta: np.ndarray, labels: np.ndarray,

@@ -26,6 +26,10 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 FULL_DATA = -1
 
 
+#: The split kinds :func:`make_folds` builds.
+KINDS = ("random", "participant")
+
+
 def random_folds(labels: np.ndarray | list, n_folds: int = 8, seed: int = 42) -> np.ndarray:
     """Fold id of every sample from a stratified shuffled K-fold split (the reference split).
 
@@ -111,7 +115,7 @@ def make_folds(kind: str, labels: np.ndarray | list, participant_ids: np.ndarray
         if participant_ids is None:
             raise ValueError("make_folds: kind='participant' needs participant_ids")
         return participant_folds(participant_ids, labels, n_folds, seed)
-    raise ValueError(f"unknown split kind {kind!r}; choose 'random' or 'participant'")
+    raise ValueError(f"unknown split kind {kind!r}; choose one of {KINDS}")
 
 
 def fold_indices(folds: np.ndarray, fold: int | str) -> tuple[np.ndarray, np.ndarray]:
@@ -156,9 +160,6 @@ def _round_robin_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarra
         folds[members] = (cursor + np.arange(len(members))) % n_folds
         cursor += len(members)
     return folds
-
-
-KINDS = ("random", "participant")
 
 
 def chain_kinds(split_cfg) -> tuple[str, ...]:
