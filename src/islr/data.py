@@ -229,7 +229,7 @@ class LengthGroupedSampler:
     """A training order whose batches hold sequences of similar length: fewer padded frames per batch.
 
     The transformers pay for every frame of a batch, padded or not, and a batch is as long as its longest sequence:
-    in a plain shuffle of the asl-signs lengths (median ~16 frames, a long tail to 96+) almost every batch of 32
+    in a plain shuffle of asl-signs-like lengths (median 16–18 frames, a long tail to 96+) almost every batch of 32
     holds one long sequence, so about 96 % of a fully padded batch's frames are computed. This sampler takes the
     order of ``base`` (a seeded shuffle or :class:`SourceBalancedSampler`, so the epoch's draws and proportions are
     unchanged), cuts it into windows of ``group · batch_size`` draws, sorts each window by length (longest first),
