@@ -8,6 +8,8 @@ weights, which do not change the timing) and converted by the same :func:`islr.e
   statistics, the write-up's shift-and-add depthwise, the reference's transformer preprocessing).
 * The steps from there to our default, each one change: stock ``DepthwiseConv2D``; our preprocessing (static
   160-frame gather, mask-based statistics); fp16 weights; dynamic-range int8 weights; the 3-layer students.
+* ``ours CNN branch alone``: not a submission; our CNN preprocessing and EfficientNet-B0 without the transformers,
+  timed in the same run as the floor that any ensemble holding this CNN cannot go below.
 * ``ours onnxruntime``: our ensemble as ONNX members run by :class:`islr.export.onnx.OnnxEnsembleModel` (torch
   preprocessing included), the ``islr predict --backend onnx`` path.
 
@@ -46,6 +48,8 @@ from islr.report import record_benchmark
 #: The real sample beside a checkout (repo/../shared/data/asl_signs_sample), used when present.
 DEFAULT_REAL_DIR = checks.shared_real_sample(Path(__file__))
 REFERENCE = "reference-style"
+#: Not a submission: our CNN branch alone (its preprocessing + EfficientNet-B0), the floor of any ensemble with it.
+CNN_ALONE = "ours CNN branch alone fp32 (floor)"
 
 
 def real_sequences(real_dir: Path | None, n: int) -> tuple[list[np.ndarray], str]:
@@ -68,7 +72,7 @@ def full_size_models(seed: int = 0) -> dict[str, torch.nn.Module]:
 
 
 GRAPHS = (REFERENCE, "+ stock depthwise", "+ our preprocessing (ours fp32)", "ours fp16", "ours dynamic int8",
-          "ours 3-layer students fp32", "ours 3-layer students dynamic int8")
+          "ours 3-layer students fp32", "ours 3-layer students dynamic int8", CNN_ALONE)
 
 
 def graph_file(out_dir: Path, name: str) -> Path:
@@ -103,6 +107,7 @@ def build_graphs(models: dict, out_dir: Path, reuse: bool = False) -> dict[str, 
                                         ("fp32", "dynamic_int8"))
     save("ours 3-layer students fp32", student_variants["fp32"])
     save("ours 3-layer students dynamic int8", student_variants["dynamic_int8"])
+    save(CNN_ALONE, convert(ServingModule({"cnn": keras_models["cnn"]}, {"cnn": kinds["cnn"]}, {"cnn": 1.0})))
     return files
 
 

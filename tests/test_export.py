@@ -220,3 +220,32 @@ def test_transfer_fails_loudly_on_missing_extra_and_misshaped_keys(models):
     ignored = transfer_weights(to_keras(cnn), cnn.state_dict())
     assert any(k.startswith("hypercolumn.") for k in ignored)
     assert all(k.startswith("hypercolumn.") or k.endswith("num_batches_tracked") for k in ignored)
+
+
+def test_stage_profile_cuts_follow_the_stages_and_end_with_the_whole_model(models, sequences):
+    # benchmarks/bench_export_stages.py: the per-stage times are differences of these cuts, so every cut must end
+    # where its label says and the last one must be the model itself.
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_export_stages", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_export_stages.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cnn = to_keras(models["effnet_test"])
+    cuts = bench.cnn_cuts(cnn)
+    stages = {name.split(".")[2] for name, _ in feature_map_sizes(cnn) if name.startswith("backbone.blocks")}
+    assert [label.split(" →")[0] for label, _ in cuts[:-1]] == ["stem"] + [f"stage {s}" for s in sorted(stages)]
+    assert cuts[-1][1] is cnn
+    for label, cut in cuts[:-1]:
+        h, w, c = (int(v) for v in label.split("→ ")[1].split("×"))
+        assert tuple(cut.output.shape[1:]) == (h, w, c), label
+    bert = to_keras(models["bert_test"])
+    tr_cuts = bench.transformer_cuts(bert)
+    assert len(tr_cuts) == 1 + models["bert_test"].num_layers and tr_cuts[-1][1] is bert
+    # The profile converts and times every cut on real inputs; stage times add up to the whole model's time.
+    images = [checks.tf_preprocess.cnn_input(tf.constant(x)).numpy() for x in list(sequences.values())[:3]]
+    table = bench.profile(cuts, tf.TensorSpec([1, 160, 80, 3], tf.float32, name="inputs"), images, rounds=1)
+    assert list(table["stage"]) == [label for label, _ in cuts]
+    assert np.isclose(table["stage_ms"].sum(), table["cumulative_ms"].iloc[-1])
+    assert (table["cumulative_ms"] > 0).all()
