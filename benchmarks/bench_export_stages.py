@@ -8,7 +8,7 @@ time is the median time of its cut minus that of the previous cut.
 * EfficientNet-B0 (stock depthwise) on the static (1, 160, 80, 3) image: the stem, each of the 7 block stages (with
   their feature map sizes) and the head (1×1 conv to 1280, pooling, classifier); with ``--shift-add`` also the
   write-up's shift-and-add depthwise version, which the reference-style baseline uses.
-* BERT (and DeBERTa) on precomputed (1, T, 972) features of the real sequences (a new T on most calls, as in the
+* BERT and DeBERTa on precomputed (1, T, 972) features of the real sequences (a new T on most calls, as in the
   harness): the input projection with the embeddings, then each encoder layer (the last one computes only the CLS
   row) with the classifier.
 
@@ -105,7 +105,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--real-dir", type=Path, default=DEFAULT_REAL_DIR)
     parser.add_argument("--shift-add", action="store_true", help="also profile the shift-and-add depthwise CNN")
-    parser.add_argument("--deberta", action="store_true", help="also profile DeBERTa (same shapes as BERT)")
     args = parser.parse_args()
     files = checks.sample_files() + (checks.sample_files(args.real_dir) if args.real_dir else [])
     seqs = [read_landmarks(f) for f in files]
@@ -120,8 +119,7 @@ def main() -> None:
     runs = [("effnet_b0 (stock depthwise)", cnn_cuts(keras_cnn), image_spec, images)]
     if args.shift_add:
         runs.append(("effnet_b0 (shift-add depthwise)", cnn_cuts(to_keras(cnn, "shift_add")), image_spec, images))
-    families = ("bert", "deberta") if args.deberta else ("bert",)
-    keras_tr = {family: to_keras(create_model(family).eval()) for family in families}
+    keras_tr = {family: to_keras(create_model(family).eval()) for family in ("bert", "deberta")}
     for family, model in keras_tr.items():
         runs.append((family, transformer_cuts(model), feat_spec, feats))
     rows = []
