@@ -8,7 +8,8 @@
 #   ./run_all.sh --overrides '{"split.full_data_transformers": true}'   # config overrides (JSON) for every notebook
 #
 # Executed copies go to outputs/notebooks/ (or $ISLR_OUTPUTS/notebooks/), figures to outputs/figures/.
-# Set ISLR_PYTHON to use an existing interpreter instead of .venv (e.g. on Kaggle/Colab).
+# With islr installed (not from this checkout), ./outputs of the folder run from, or /kaggle/working/outputs on Kaggle.
+# Set ISLR_PYTHON to use an existing interpreter instead of .venv (e.g. on Kaggle/Colab, after scripts/install.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROFILE=default
@@ -36,7 +37,10 @@ if [ -n "$DATA" ] && [ ! -f "$DATA/train.csv" ]; then
 fi
 
 PY="${ISLR_PYTHON:-$("$ROOT/scripts/setup.sh" | tail -n 1)}"
-OUTPUTS="${ISLR_OUTPUTS:-$ROOT/outputs}"
+# One outputs folder for this script and the package (islr.paths.outputs_dir: <checkout>/outputs for an editable
+# install, /kaggle/working/outputs or ./outputs for an installed package), handed to every notebook.
+OUTPUTS="${ISLR_OUTPUTS:-$(cd "$ROOT" && "$PY" -c 'from islr import paths; print(paths.outputs_dir())')}"
+export ISLR_OUTPUTS="$OUTPUTS"
 mkdir -p "$OUTPUTS/notebooks"
 RUN_NAME="${RUN_NAME:-$PROFILE}"
 EXTRA=()

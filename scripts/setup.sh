@@ -4,12 +4,13 @@
 # repair script) changed, recorded by a hash stamp inside the venv.
 # Usage: scripts/setup.sh            (prints the venv's python path on its last line)
 #        scripts/setup.sh --extract  the video-extraction environment instead (.venv-extract, from
-#                                    requirements-extract.txt: mediapipe needs numpy<2 / protobuf<5); same contract
-#        scripts/setup.sh --compat   the compatibility environment (.venv-compat, from requirements-compat.txt: the
-#                                    oldest supported package set, tested by .ci/run's second leg); same contract
+#                                    src/islr/resources/requirements-extract.txt: mediapipe needs numpy<2 /
+#                                    protobuf<5); same contract
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
+# Package data, so that an installed islr creates the same environment (islr.extract.REQUIREMENTS).
+EXTRACT_REQUIREMENTS="$ROOT/src/islr/resources/requirements-extract.txt"
 
 # ensure_venv VENV STAMP_NAME INSTALL_FUNCTION INPUT_FILE...: create VENV, run the install when the inputs changed.
 ensure_venv() {
@@ -62,27 +63,17 @@ restore_pristine() {
   fi
 }
 
-install_compat() {
-  echo "[setup] installing requirements-compat.txt into $1 (a few minutes the first time)" >&2
-  # --no-compile: TensorFlow alone has thousands of modules; bytecode is written on first import instead.
-  pip_install "$1" --no-compile -r "$ROOT/requirements-compat.txt"
-  pip_install "$1" --no-deps -e "$ROOT"
-}
-
 install_extract() {
   # Own venv: the main environment is never touched. islr is not installed here (the worker script is run by path
   # and imports only numpy, cv2 and mediapipe).
   echo "[setup] installing requirements-extract.txt into $1 (about a minute the first time)" >&2
-  pip_install "$1" -r "$ROOT/requirements-extract.txt"
+  pip_install "$1" -r "$EXTRACT_REQUIREMENTS"
   "$1/bin/python" -c "import cv2, mediapipe, numpy" >&2
 }
 
-if [ "${1:-}" = "--compat" ]; then
-  ensure_venv "${ISLR_COMPAT_VENV:-$ROOT/.venv-compat}" .islr-compat-installed install_compat \
-    "$ROOT/requirements-compat.txt" "$ROOT/pyproject.toml"
-elif [ "${1:-}" = "--extract" ]; then
+if [ "${1:-}" = "--extract" ]; then
   ensure_venv "${ISLR_EXTRACT_VENV:-$ROOT/.venv-extract}" .islr-extract-installed install_extract \
-    "$ROOT/requirements-extract.txt"
+    "$EXTRACT_REQUIREMENTS"
 else
   ensure_venv "${ISLR_VENV:-$ROOT/.venv}" .islr-installed install_main \
     "$ROOT/requirements.txt" "$ROOT/pyproject.toml"

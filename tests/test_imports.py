@@ -1,5 +1,6 @@
-"""Imports inside ``islr`` point one way (STYLE.md: data → models → train → runs → export/use; tuning calls
-training, never the reverse): the graph of islr-internal imports has no cycle.
+"""Imports inside ``islr`` point one way, down the layer table of docs/architecture.md ("Import direction",
+checked by tests/test_docs.py; tuning calls training, never the reverse): the graph of islr-internal imports has
+no cycle.
 
 Every ``import`` / ``from … import`` counts, at module level or inside a function (a deferred import still ties
 the two modules together), as does ``importlib.import_module("islr.…")`` with a literal name.

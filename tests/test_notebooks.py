@@ -60,7 +60,7 @@ def test_log_and_notebook_outputs_are_readable(chain):
 
 
 def test_notebooks_are_thin():
-    """Notebooks orchestrate; functions and classes live in src/islr (STYLE.md pattern 1)."""
+    """Notebooks orchestrate; code lives in src/islr (docs/architecture.md, pattern "Thin notebooks")."""
     for name in NOTEBOOKS:
         nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

@@ -22,8 +22,8 @@ from torch.utils.data import Dataset, Subset
 from islr import paths
 from islr.config import TrainConfig
 from islr.runs import METRIC_FIELDS
-from islr.train.loop import (DeviceSettings, RunConfigMismatch, StepContext, StepOptions, evaluate, fit, make_loader,
-                             train_one_epoch)
+from islr.train.loop import (DeviceSettings, RunConfigMismatch, StepContext, StepOptions, compile_kwargs, evaluate, fit,
+                             make_loader, train_one_epoch)
 from islr.train.losses import (DeepSupervisionLoss, DistillationLoss, build_loss, class_weights, kd_loss,
                                soft_cross_entropy)
 from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient, kernel_kwargs
@@ -421,12 +421,24 @@ def test_compiled_step_matches_eager_step(tmp_path, monkeypatch):
     _, plain, logits, _ = _fit_images(tmp_path, "eager")
     assert calls == []
     model, compiled, logits_c, _ = _fit_images(tmp_path, "compiled", compile="reduce-overhead", compile_backend="eager")
-    assert calls == [{"mode": "reduce-overhead", "backend": "eager"}]
+    assert calls == [{"backend": "eager"}]  # a mode is inductor's option (torch 2.4 passes it on to any backend)
     assert [r["train_loss"] for r in compiled.history] == pytest.approx([r["train_loss"] for r in plain.history],
                                                                         rel=1e-6)
     np.testing.assert_allclose(logits_c, logits, atol=1e-5)
     saved = torch.load(tmp_path / "compiled" / "best.pt", weights_only=True)["model"]
     assert set(saved) == set(model.state_dict())  # plain keys, no "_orig_mod." prefix of the compiled wrapper
+
+
+def test_device_line_says_where_and_how_training_runs():
+    line = DeviceSettings.from_config(toy_cfg(amp="bf16", channels_last="on", compile="max-autotune"), "cpu").describe()
+    assert line == "training on cpu: bfloat16 autocast, channels-last, torch.compile max-autotune/inductor"
+    assert DeviceSettings.from_config(toy_cfg(), "cpu").describe() == "training on cpu: float32, NCHW, eager"
+
+
+def test_compile_mode_goes_to_inductor_alone():
+    assert compile_kwargs("reduce-overhead", "inductor") == {"backend": "inductor", "mode": "reduce-overhead"}
+    assert compile_kwargs("default", "inductor") == {"backend": "inductor"}
+    assert compile_kwargs("max-autotune", "aot_eager") == {"backend": "aot_eager"}
 
 
 @pytest.mark.parametrize("name", ["radam", "ranger"])

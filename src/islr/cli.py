@@ -2,12 +2,17 @@
 
 Each command lives in its own module, which exposes ``main(argv) -> int``; modules are imported only when their
 command runs, so ``islr synth`` does not pay for importing torch.
+
+A command that needs a package of an extra the environment lacks ends with one line naming the extra and the pip
+command (:func:`islr.extras.explain`) and exit status 2, not with a traceback; any other import error propagates.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from islr import extras
 
 COMMANDS = {
     "prepare": ("islr.prepare", "pack an asl-signs folder into one contiguous array (+ offsets, labels, ids)"),
@@ -18,6 +23,7 @@ COMMANDS = {
     "evaluate": ("islr.evaluate", "score a TFLite model or checkpoint on an asl-signs folder (table + plot)"),
     "live": ("islr.live", "sliding-window recognition from a camera (or a video replayed as one)"),
     "report": ("islr.report", "markdown tables of training runs and benchmarks from an outputs folder"),
+    "doctor": ("islr.doctor", "what islr needs here: versions found, supported ranges, what an install would change"),
 }
 
 
@@ -37,5 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"islr: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        return int(module.main(rest) or 0)
+    except ImportError as exc:  # ModuleNotFoundError, and libraries' import errors raised from one
+        text = extras.explain(exc)
+        if text is None:  # not a missing extra: a bug, with its traceback
+            raise
+        print(f"islr {name}: {text}", file=sys.stderr)
+        return 2

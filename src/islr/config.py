@@ -1,4 +1,4 @@
-"""One configuration object for the whole project (STYLE.md pattern 3).
+"""One configuration object for the whole project (docs/architecture.md, pattern "One strict configuration").
 
 Nested dataclasses; :func:`get_config` builds a profile and applies overrides:
 
@@ -208,7 +208,8 @@ class TrainConfig:
     #: NHWC memory format for the model and its 4-D inputs (the CNN): "auto" (on with CUDA) | "on" | "off".
     channels_last: str = "auto"
     #: torch.compile of the training forward/backward: "auto" ("default" mode with CUDA, else off) | "off" | a
-    #: torch.compile mode ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs").
+    #: torch.compile mode ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"; a mode is an
+    #: inductor option, other backends compile in their own way).
     compile: str = "auto"
     #: torch.compile backend ("inductor"; "eager" / "aot_eager" to check the wiring without a compiler).
     compile_backend: str = "inductor"

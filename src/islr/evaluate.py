@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr import io, paths
+from islr import extras, io, paths
 
 #: Scores a model returns: raw logits (the ensemble is a weighted sum of raw logits, docs/method.md §7).
 SCORE_KIND = "raw logit"
@@ -539,7 +539,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="TFLite / torch threads (one file at a time: more rarely helps)")
     args = ap.parse_args(argv)
-    if Path(args.model).suffix != ".tflite":
+    checkpoint = Path(args.model).suffix != ".tflite"
+    if checkpoint:  # the extras up front, not after scoring every file
+        extras.require("train", "a checkpoint (best.pt or a run folder)")
+    if not args.no_plot:
+        extras.require("train", "the plot (--no-plot skips it)", modules=("matplotlib",))
+    if checkpoint:
         import torch
 
         torch.set_num_threads(max(1, args.threads))

@@ -1,10 +1,14 @@
 """Videos → asl-signs landmarks with MediaPipe Holistic: ``python -m islr extract VIDEO... --out DIR``.
 
 The asl-signs landmarks were made with MediaPipe Holistic. ``mediapipe==0.10.21`` ships the Holistic models in its
-wheel (so this runs offline), but it pins numpy<2 and protobuf<5, which the main environment cannot accept. So
-MediaPipe lives in its own environment, ``.venv-extract`` (``requirements-extract.txt``, created on first use by
-``scripts/setup.sh --extract``), and runs in a worker process (:mod:`islr._extract_worker`, which imports only
-numpy, cv2 and mediapipe). This module, in the main environment, starts the worker, feeds a progress bar from its
+wheel (so this runs offline), but it pins numpy<2 and protobuf<5, which the main environment usually cannot
+accept. So MediaPipe runs in a worker process (:mod:`islr._extract_worker`, which imports only numpy, cv2 and
+mediapipe) started with the python of an extraction environment, found by :func:`extract_python`:
+``$ISLR_EXTRACT_PYTHON``; in a source checkout ``.venv-extract`` (``scripts/setup.sh --extract``); the current
+interpreter if MediaPipe works there; else an environment islr creates itself, once, in its cache folder
+(``$ISLR_CACHE``, else ``~/.cache/islr``). Both created environments install the pinned set
+``islr/resources/requirements-extract.txt`` (package data); ``python -m islr extract --setup`` creates or checks
+the environment ahead of time. This module, in the main environment, starts the worker, feeds a progress bar from its
 progress lines, and writes the parquet files itself with :func:`islr.io.write_landmarks` (one writer for the
 Kaggle schema in the whole project). Decoding frames for display or for :class:`LiveExtractor` needs no MediaPipe
 and happens here, with the main environment's OpenCV (:func:`iter_frames`, :func:`decode_frames`).
@@ -32,9 +36,14 @@ for a live webcam pass the camera's raw (non-mirrored) frames to :class:`LiveExt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
+import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -52,11 +61,21 @@ from islr.landmarks import N_LANDMARKS, PART_SLICE
 from islr.progress import progress_bar
 
 WORKER = Path(__file__).resolve().parent / "_extract_worker.py"
-#: The checkout's setup script (None for an installed package: set $ISLR_EXTRACT_PYTHON there).
+#: The extraction environment's pinned set, package data (so an installed islr has it): the one definition behind
+#: both ``scripts/setup.sh --extract`` (``.venv-extract``) and the environment islr creates in its cache folder.
+REQUIREMENTS = paths.RESOURCES_DIR / "requirements-extract.txt"
+#: The checkout's setup script (None for an installed package, which uses the current interpreter or its cache).
 SETUP_SCRIPT = paths.REPO_ROOT / "scripts" / "setup.sh" if paths.REPO_ROOT is not None else None
-#: Set to a python that has requirements-extract.txt installed to skip ``scripts/setup.sh --extract``
-#: (e.g. on Kaggle/Colab, after ``pip install -r requirements-extract.txt`` into a separate environment).
+#: Set to a python that can run the worker (numpy, cv2 and mediapipe with Holistic) to use that one as it is.
 PYTHON_ENV_VAR = "ISLR_EXTRACT_PYTHON"
+#: islr's cache folder (default ``$XDG_CACHE_HOME/islr``, else ``~/.cache/islr``), home of the cache environment.
+CACHE_ENV_VAR = "ISLR_CACHE"
+#: The command that creates or checks the extraction environment, named by the set-up errors.
+SETUP_COMMAND = f"{shlex.quote(sys.executable or 'python')} -m islr extract --setup"
+#: What the worker needs: its three imports and the legacy Holistic solution (not every mediapipe release has it).
+_WORKER_CHECK = "import cv2, numpy, mediapipe; mediapipe.solutions.holistic.Holistic"
+#: Written into a cache environment once it is complete; without it the folder is half-made and rebuilt.
+_STAMP = ".islr-extract-ok"
 _FRAME_HEADER = struct.Struct("<III")
 _REPLY_BYTES = N_LANDMARKS * 3 * 4  # one (543, 3) float32 frame
 # Quiet MediaPipe's C++ logging (glog/absl) and TFLite's banner in the worker; errors still reach stderr.
@@ -126,28 +145,223 @@ class VideoResult:
 # ---------------------------------------------------------------------------------------------------------------
 # The extraction environment
 # ---------------------------------------------------------------------------------------------------------------
-def extract_python() -> Path:
-    """Python of the extraction environment, created on first use by ``scripts/setup.sh --extract``.
+class ExtractEnvironmentError(RuntimeError):
+    """No python that can run the extraction worker was found or could be made.
 
-    ``$ISLR_EXTRACT_PYTHON`` overrides it. The setup script is idempotent (a stamp of requirements-extract.txt), so
-    after the first call it costs a few milliseconds.
+    Attributes:
+        cause: what went wrong, in words (pip's last lines where pip failed).
+        fix: the one command that fixes it (or retries once the cause is gone).
+    """
+
+    def __init__(self, cause: str, fix: str):
+        self.cause = cause
+        self.fix = fix
+        super().__init__(f"{cause}\nTo fix it, run: {fix}")
+
+
+def extract_python() -> Path:
+    """Python of the extraction environment, the one the worker runs with. The first of:
+
+    1. ``$ISLR_EXTRACT_PYTHON``, used as it is;
+    2. in a source checkout, ``.venv-extract``, created or updated by ``scripts/setup.sh --extract``;
+    3. the current interpreter, when the worker can run in it (MediaPipe with Holistic, cv2 and numpy import; checked
+       once per process, see :func:`current_python_fits`);
+    4. an environment islr creates itself in its cache folder (:func:`cache_env_python`; about a minute, once).
+
+    2 and 4 keep a stamp of the requirements, so after the first time they cost milliseconds.
 
     Raises:
-        RuntimeError: the setup script failed (its output is in the message).
+        ExtractEnvironmentError: the environment could not be set up (the cause and the command that fixes it are
+            in the message).
     """
     override = os.environ.get(PYTHON_ENV_VAR)
     if override:
         return Path(override)
-    if SETUP_SCRIPT is None:
-        raise RuntimeError(f"islr is installed without its source checkout, so it cannot create the MediaPipe "
-                           f"environment itself: install requirements-extract.txt into a separate environment and "
-                           f"set ${PYTHON_ENV_VAR} to its python")
-    # The worker's environment: the set-up's own `import mediapipe` check must not inherit a Jupyter kernel's
-    # MPLBACKEND (module://matplotlib_inline…), which the extraction environment does not have.
-    done = subprocess.run(["bash", str(SETUP_SCRIPT), "--extract"], capture_output=True, text=True, env=_worker_env())
+    if SETUP_SCRIPT is not None:
+        # The worker's environment: the set-up's own `import mediapipe` check must not inherit a Jupyter kernel's
+        # MPLBACKEND (module://matplotlib_inline…), which the extraction environment does not have.
+        done = subprocess.run(["bash", str(SETUP_SCRIPT), "--extract"], capture_output=True, text=True,
+                              env=_worker_env())
+        if done.returncode != 0:
+            raise ExtractEnvironmentError(f"scripts/setup.sh --extract failed (exit {done.returncode}):\n"
+                                          f"{done.stderr[-4000:]}", SETUP_COMMAND)
+        return Path(done.stdout.strip().splitlines()[-1])
+    if current_python_fits():
+        return Path(sys.executable)
+    return cache_env_python()
+
+
+def setup_environment() -> Path:
+    """Create (or check) the extraction environment and return its python: ``python -m islr extract --setup``.
+
+    Resolves it as :func:`extract_python` does (an installed islr without MediaPipe creates its cache environment
+    here), then checks that the worker can run with it.
+
+    Raises:
+        ExtractEnvironmentError: it could not be set up, or the python found cannot run the worker.
+    """
+    python = extract_python()
+    check = _python_fits(python)
+    if check.returncode != 0:
+        raise ExtractEnvironmentError(f"{python} cannot run the extraction worker (it needs numpy, cv2 and "
+                                      f"mediapipe with Holistic):\n{_tail(check.stdout)}",
+                                      f"unset {PYTHON_ENV_VAR}; {SETUP_COMMAND}"
+                                      if os.environ.get(PYTHON_ENV_VAR) else SETUP_COMMAND)
+    return python
+
+
+def _python_fits(python: str | Path) -> subprocess.CompletedProcess:
+    """Whether ``python`` can run the worker: its imports and Holistic, with the worker's isolated flag (-I)."""
+    return _run([str(python), "-I", "-c", _WORKER_CHECK], timeout=600)
+
+
+@functools.cache
+def current_python_fits() -> bool:
+    """Whether the worker can run in the current interpreter (mediapipe installed next to islr); once per process."""
+    return bool(sys.executable) and _python_fits(sys.executable).returncode == 0
+
+
+def cache_dir() -> Path:
+    """islr's cache folder: ``$ISLR_CACHE``, else ``$XDG_CACHE_HOME/islr``, else ``~/.cache/islr``."""
+    own = os.environ.get(CACHE_ENV_VAR)
+    if own:
+        return Path(own).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "islr"
+
+
+def cache_env_dir(requirements: str | Path | None = None, version: Sequence[int] | None = None) -> Path:
+    """Folder of the cache environment for a requirements file and a Python version (major, minor).
+
+    ``<cache>/extract-py3.11-<12 hex digits>``: the digits hash the file's bytes and the version, so a new pinned
+    set or another Python gets a new environment.
+
+    Args:
+        requirements: None = :data:`REQUIREMENTS`.
+        version: None = the current interpreter's, which creates the environment.
+    """
+    requirements = REQUIREMENTS if requirements is None else requirements
+    version = sys.version_info[:2] if version is None else version
+    tag = f"{version[0]}.{version[1]}"
+    digest = hashlib.sha256(Path(requirements).read_bytes() + f"\0python{tag}".encode()).hexdigest()[:12]
+    return cache_dir() / f"extract-py{tag}-{digest}"
+
+
+def cache_env_python() -> Path:
+    """Python of the extraction environment in the cache folder, created from :data:`REQUIREMENTS` if needed.
+
+    Made with the current interpreter's ``venv``; where venv cannot bootstrap pip (Debian's python without
+    python3-venv, as on Colab: "ensurepip is not available"), with ``--without-pip`` and the current pip's
+    ``--python`` option (pip ≥ 22.3). Where the pinned set cannot install (it was resolved on Python 3.11; e.g.
+    Python 3.10), pip resolves ``mediapipe==<pinned>`` and ``numpy<2`` itself. The environment counts only once
+    ``import cv2, mediapipe, numpy`` worked in it and its stamp is written; a half-made one is rebuilt.
+
+    Raises:
+        ExtractEnvironmentError: it could not be created (pip's last lines and the command to retry are in the
+            message).
+    """
+    venv = cache_env_dir()
+    if _is_complete(venv):
+        return _venv_python(venv)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(venv.with_name(venv.name + ".lock")):  # two processes (a notebook and a shell) build it once
+        if not _is_complete(venv):
+            print(f"islr: creating the MediaPipe environment in {venv} (about a minute, once)", file=sys.stderr,
+                  flush=True)
+            _build_env(venv)
+    return _venv_python(venv)
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _is_complete(venv: Path) -> bool:
+    stamp = venv / _STAMP
+    return stamp.is_file() and stamp.read_text().strip() == venv.name and _venv_python(venv).exists()
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    import fcntl  # POSIX only, like the environment's bin/python
+
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _build_env(venv: Path) -> None:
+    """Create ``venv`` from scratch, install the requirements, check them, then stamp it."""
+    if venv.exists():
+        shutil.rmtree(venv)  # half-made (no stamp: a failed or interrupted build): rebuilt, never reused
+    python = _venv_python(venv)
+    made = _run([sys.executable, "-m", "venv", str(venv)])
+    if made.returncode == 0:
+        pip = [str(python), "-I", "-m", "pip"]
+    else:
+        # venv could not bootstrap pip (Debian/Ubuntu python without python3-venv: "ensurepip is not available"):
+        # an environment without pip, filled by this interpreter's pip, if it has --python (pip >= 22.3).
+        shutil.rmtree(venv, ignore_errors=True)
+        outer_pip = _pip_version()
+        if outer_pip is None or outer_pip < (22, 3):
+            found = "has no pip" if outer_pip is None else f"has pip {'.'.join(map(str, outer_pip))}"
+            raise ExtractEnvironmentError(
+                f"`python -m venv` could not create {venv}, and {sys.executable} {found} (pip >= 22.3 can install "
+                f"into an environment without pip):\n{_tail(made.stdout)}",
+                f"{shlex.quote(sys.executable)} -m pip install --upgrade pip")
+        made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        if made.returncode != 0:
+            raise ExtractEnvironmentError(f"`python -m venv --without-pip` could not create {venv}:\n"
+                                          f"{_tail(made.stdout)}", SETUP_COMMAND)
+        pip = [sys.executable, "-I", "-m", "pip", "--python", str(python)]
+    install = [*pip, "install", "--disable-pip-version-check", "--no-input"]
+    done = _run([*install, "-r", str(REQUIREMENTS)])
     if done.returncode != 0:
-        raise RuntimeError(f"scripts/setup.sh --extract failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
-    return Path(done.stdout.strip().splitlines()[-1])
+        # The pins were resolved on Python 3.11; where they cannot install (e.g. scipy 1.17 on Python 3.10), let pip
+        # resolve MediaPipe's own requirements, with numpy 1.x (mediapipe 0.10.21's wheels need its ABI).
+        done = _run([*install, *_fallback_requirements()])
+    if done.returncode != 0:
+        raise ExtractEnvironmentError(f"pip could not install MediaPipe for Python {sys.version_info[0]}."
+                                      f"{sys.version_info[1]} into {venv}; its last lines:\n"
+                                      f"{_tail(done.stdout)}", SETUP_COMMAND)
+    check = _python_fits(python)
+    if check.returncode != 0:
+        raise ExtractEnvironmentError(f"MediaPipe was installed into {venv} but the worker's imports fail:\n"
+                                      f"{_tail(check.stdout)}", SETUP_COMMAND)
+    (venv / _STAMP).write_text(venv.name + "\n")
+
+
+def _fallback_requirements() -> list[str]:
+    """The pinned file's mediapipe line and numpy<2 (what :func:`_build_env` installs where the pins cannot)."""
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    return [next(line for line in lines if line.startswith("mediapipe==")), "numpy<2"]
+
+
+def _pip_version() -> tuple[int, int] | None:
+    """(major, minor) of the current interpreter's pip; None without pip."""
+    done = _run([sys.executable, "-I", "-m", "pip", "--version"])
+    found = re.match(r"pip (\d+)\.(\d+)", done.stdout) if done.returncode == 0 else None
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def _run(command: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run one set-up command, stdout and stderr together in ``.stdout``.
+
+    A program that cannot start or runs past ``timeout`` is a failure (exit 127 / 124), not an exception. PYTHONPATH
+    and PYTHONHOME are dropped (Colab sets PYTHONPATH; pip would count the packages there as installed).
+    """
+    env = {k: v for k, v in _worker_env().items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    try:
+        return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              timeout=timeout)
+    except OSError as err:
+        return subprocess.CompletedProcess(command, 127, stdout=str(err))
+    except subprocess.TimeoutExpired as err:
+        return subprocess.CompletedProcess(command, 124, stdout=f"{err}\n{err.output or ''}")
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(f"  {line}" for line in text.strip().splitlines()[-lines:])
 
 
 def _worker_command(mode: str, *args: str) -> list[str]:
@@ -495,10 +709,18 @@ class LiveExtractor:
 # ---------------------------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     defaults = HolisticSettings()
-    parser = argparse.ArgumentParser(prog="python -m islr extract", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("videos", nargs="+", type=Path, help="video files")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (asl-signs layout)")
+    parser = argparse.ArgumentParser(
+        prog="python -m islr extract", description=__doc__.split("\n\n")[0],
+        usage="%(prog)s VIDEO... --out DIR [options]\n       %(prog)s --setup",
+        epilog=f"MediaPipe runs in its own environment: ${PYTHON_ENV_VAR} if set; .venv-extract in a source "
+               f"checkout; this python if MediaPipe works in it; else one that islr creates on first use in "
+               f"${CACHE_ENV_VAR} (default ~/.cache/islr), about a minute, once. --setup does that ahead of time.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("videos", nargs="*", type=Path, help="video files")
+    parser.add_argument("--out", type=Path, help="output folder (asl-signs layout); required with videos")
+    parser.add_argument("--setup", action="store_true",
+                        help="only create (or check) the MediaPipe extraction environment and print its python on "
+                             "the last line; no video is read")
     parser.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=defaults.model_complexity,
                         help="Holistic pose model: 0 lite, 1 full, 2 heavy")
     parser.add_argument("--min-detection-confidence", type=float, default=defaults.min_detection_confidence,
@@ -513,7 +735,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.setup:
+        if args.videos or args.out is not None:
+            parser.error("--setup takes no videos and no --out")
+        try:
+            python = setup_environment()
+        except RuntimeError as err:
+            print(f"islr extract --setup: {err}", file=sys.stderr)
+            return 2
+        print(python)
+        return 0
+    if not args.videos or args.out is None:
+        parser.error("the following arguments are required: " +
+                     ", ".join(name for name, given in (("VIDEO", args.videos), ("--out", args.out)) if not given))
     settings = HolisticSettings(args.model_complexity, args.min_detection_confidence, args.min_tracking_confidence)
     try:
         results = extract_to_dataset(args.videos, args.out, args.participant_id, args.sign, settings,

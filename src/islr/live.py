@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from islr import extras
 from islr import landmarks as L
 from islr.evaluate import SCORE_KIND, top_logits
 
@@ -174,6 +175,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--show", action="store_true", help="show a window (OpenCV with a GUI)")
     args = ap.parse_args(argv)
     source = args.camera if args.camera is not None else args.video
+    extras.require("video", "camera and video input", modules=("cv2",))  # before loading the model
     if args.video and not Path(args.video).exists():
         print(f"islr live: no video {args.video}", file=sys.stderr)
         return 2

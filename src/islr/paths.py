@@ -1,4 +1,4 @@
-"""Every path of the project, from one place (STYLE.md pattern 10).
+"""Every path of the project, from one place (docs/architecture.md, pattern "One module owns every path").
 
 Layouts detected:
 

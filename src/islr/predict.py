@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
-from islr import paths
+from islr import extras, paths
 # The one TFLite runner and default model location (no TensorFlow import); re-exported for the CLI and notebooks.
 from islr.export.runtime import BACKENDS, TFLiteSignModel, default_model, load_sign_model  # noqa: F401
 
@@ -103,6 +103,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if any(Path(f).suffix.lower() == ".pose" for f in args.files):  # before loading the model, not per file
+        extras.require("video", "reading .pose files", modules=("pose_format",))
     try:
         model = load_sign_model(args.model or None, args.backend, args.threads)
     except (FileNotFoundError, ValueError) as exc:

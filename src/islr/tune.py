@@ -35,7 +35,7 @@ import optuna
 import sqlalchemy.exc
 from optuna.trial import Trial, TrialState
 
-from islr import paths
+from islr import extras, paths
 from islr.config import PROFILES, Config, get_config
 
 MODEL_FAMILIES = ("cnn", "transformer")
@@ -368,6 +368,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--best", default="", help="best-overrides JSON (default: outputs/tuning/<study>_best.json)")
     ap.add_argument("--plots", default="", help="folder for the study's PNG plots (default: none)")
     args = ap.parse_args(argv)
+    # The extras up front, not when the first trial (or the study's plots) needs them.
+    if (args.storage or "").partition("://")[0] in ("postgresql", "postgresql+psycopg2"):
+        extras.require("postgres", "a PostgreSQL storage", modules=("psycopg2",))
+    if not args.objective:
+        extras.require("tune", "the default objective (fold-0 training of --model)")
+    if args.plots:
+        extras.require("train", "--plots", modules=("matplotlib",))
     if args.objective:
         module, _, factory = args.objective.partition(":")
         objective = getattr(importlib.import_module(module), factory)(args.model, args.profile)

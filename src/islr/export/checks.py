@@ -1,6 +1,7 @@
-"""Export checks as code (STYLE.md pattern 7): parity torch ↔ Keras ↔ TFLite ↔ ONNX, fuzz, size, latency.
+"""Export checks as code: parity torch ↔ Keras ↔ TFLite ↔ ONNX, fuzz, size, latency.
 
-Used by the export notebook (tables) and by ``tests/test_export.py`` (assertions).
+Used by the export notebook (tables) and by ``tests/test_export.py`` (assertions), so that every export is
+checked by code, never by eye (docs/architecture.md, pattern "Every export is checked").
 
 * :func:`parity_sequences`: the real sample files plus the edge cases the harness can send: a 1-frame sequence,
   an all-NaN sequence and a >160-frame sequence made by concatenating real files.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islr import paths
+from islr import extras, paths
 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "inputs"
@@ -52,12 +52,14 @@ def load_sign_model(model: str | Path | None = None, backend: str | None = None,
 
     Raises:
         FileNotFoundError: nothing at the model path.
+        islr.extras.MissingExtraError: the ONNX backend without torch and onnxruntime (the "export" extra).
     """
     if model is None or str(model) == "":
         model = default_model(backend)
     model = Path(model)
     backend = backend or ("onnx" if model.is_dir() else "tflite")
     if backend == "onnx":
+        extras.require("export", "the ONNX backend", modules=("torch", "onnxruntime"))
         from islr.export.onnx import OnnxEnsembleModel
 
         return OnnxEnsembleModel(model, threads)

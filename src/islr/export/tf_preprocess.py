@@ -3,7 +3,8 @@
 
 The same rules as :mod:`islr.preprocess.cnn` and :mod:`islr.preprocess.transformer`, one TF function per torch
 step, for a single sequence ``x`` (T, 543, 3) float32 with NaNs (T may be 0; the Kaggle harness hands in one
-sequence at a time). A parity test on every sample file holds the two copies together (STYLE.md pattern 4).
+sequence at a time). A parity test on every sample file (``tests/test_export.py``) holds the two copies together
+(docs/architecture.md, pattern "Two copies held together by a parity test").
 
 **Non-finite inputs.** ±inf is treated exactly like NaN (a missing value): :func:`valid_values` is
 ``|v| <= FLT_MAX``, which is False for NaN and ±inf, and every later step reads values only through that mask or

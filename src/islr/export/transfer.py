@@ -1,4 +1,4 @@
-"""Explicit PyTorch → Keras weight transfer (docs/method.md §7 "Weight transfer"; STYLE.md pattern 8).
+"""Explicit PyTorch → Keras weight transfer, key by key (docs/method.md §7 "Weight transfer").
 
 The Keras graphs of :mod:`islr.export.keras_models` name every layer after its torch module path, so each Keras
 variable has exactly one torch key: ``"{layer name}.{torch parameter}"``. The transfer
@@ -7,6 +7,8 @@ variable has exactly one torch key: ``"{layer name}.{torch parameter}"``. The tr
 2. asserts that the key exists and that the converted shape equals the Keras shape;
 3. fails on every torch key that was not used, except the explicit :data:`IGNORED_KEYS` rules (training-only or
    never-read tensors), and on every Keras variable without a source.
+
+Nothing is matched by position or order (docs/architecture.md, pattern "Explicit weight transfer").
 
 =======================  ====================  ============================  ===================================
 Keras layer              Keras variable        torch key                     conversion

@@ -136,7 +136,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path), device="cpu")
         else:
-            # weights_only: a user-supplied file must not be able to run code (STYLE.md anti-patterns).
+            # weights_only: a user-supplied file must not be able to run code
+            # (docs/architecture.md, pattern "Weight files hold data, not code").
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any reader failure becomes one clear error naming the file
         raise PretrainedLoadError(path, f"unreadable ({type(err).__name__}: {err})") from err

@@ -1,4 +1,4 @@
-"""One model registry for the CNN and the transformers (STYLE.md pattern 5, after timm's ``create_model``).
+"""One model registry for the CNN and the transformers (docs/architecture.md, pattern "A registry of model names").
 
 Model families register their factory functions with :func:`register_model`; :func:`create_model` builds one by
 name with keyword overrides (e.g. ``create_model("bert", **asdict(cfg.transformer))``). The family modules

@@ -1,8 +1,8 @@
-"""One model-agnostic training loop for the CNN, the transformers and distillation (STYLE.md pattern 6).
+"""One model-agnostic training loop for the CNN, the transformers and distillation.
 
 :func:`train_one_epoch`, :func:`evaluate` and :func:`fit` are the whole loop; the model family only changes the
 model, the loss object and the optional device-side batch transform. Distillation is the same loop with a frozen
-``teacher`` whose logits reach the loss.
+``teacher`` whose logits reach the loss (docs/architecture.md, pattern "One training loop").
 
 **Batches** are dicts: ``{"x": tensor or dict of tensors, "y": (B,) long labels, "target": optional (B, C) soft
 labels}``. The model is called as ``model(**batch["x"])`` when ``x`` is a dict (e.g. ``{"x": feats, "mask": m}``),
@@ -234,6 +234,15 @@ class DeviceSettings:
         return cls(device, _amp_dtype(cfg.amp, device), _switch(cfg.channels_last, cuda), compile_mode,
                    cfg.compile_backend, _switch(cfg.pin_memory, cuda), dist_info())
 
+    def describe(self) -> str:
+        """One line for a person: the device (the GPU's name on CUDA) and the speed settings in force."""
+        where = str(self.device)
+        if self.device.type == "cuda":
+            where += f" ({torch.cuda.get_device_name(self.device)})"
+        amp = "float32" if self.amp_dtype is None else f"{str(self.amp_dtype).removeprefix('torch.')} autocast"
+        compiled = "eager" if self.compile_mode is None else f"torch.compile {self.compile_mode}/{self.compile_backend}"
+        return f"training on {where}: {amp}, {'channels-last' if self.channels_last else 'NCHW'}, {compiled}"
+
     def autocast(self):
         """Autocast context (a no-op when ``amp_dtype`` is None)."""
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
@@ -262,8 +271,20 @@ class DeviceSettings:
         """``torch.compile(model)`` with the resolved mode/backend, or ``model`` itself when compiling is off."""
         if self.compile_mode is None:
             return model
-        mode = None if self.compile_mode == "default" else self.compile_mode
-        return torch.compile(model, mode=mode, backend=self.compile_backend)
+        return torch.compile(model, **compile_kwargs(self.compile_mode, self.compile_backend))
+
+
+def compile_kwargs(mode: str, backend: str) -> dict[str, str]:
+    """Arguments of ``torch.compile`` for a resolved mode and backend, the same under every supported torch.
+
+    A mode ("reduce-overhead", "max-autotune", …) is an option of the inductor backend. torch ≥ 2.5 drops it for any
+    other backend, torch 2.4 hands it on to that backend (``eager() got an unexpected keyword argument 'mode'``), so it
+    is passed to inductor alone; "default" is torch's own default and is not passed at all.
+    """
+    kwargs = {"backend": backend}
+    if backend == "inductor" and mode != "default":
+        kwargs["mode"] = mode
+    return kwargs
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -479,6 +500,8 @@ def setup_training(model: nn.Module, loss_fn: Callable, cfg: TrainConfig, total_
         (step context, optimiser, scheduler); wrap the model with :func:`training_module` before training.
     """
     ctx = StepContext.from_config(cfg, device, hooks, progress)
+    if ctx.show_progress:
+        tqdm.write(ctx.device.describe())
     ctx.device.place_model(model)
     if isinstance(loss_fn, nn.Module):
         loss_fn.to(ctx.device.device)
