@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from islr.io import sign_names
 from islr.live import SlidingWindowRecognizer
-from islr.predict import default_model, load_sign_model, sign_names
+from islr.predict import default_model, load_sign_model
 from islr.report import record_benchmark
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ import json
 import torch
 
 from islr.config import get_config
+from islr.models.families import FAMILIES
 from islr.report import record_benchmark
-from islr.train.run import FAMILIES
 from islr.train.throughput import measure
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from islr import data, runs
 from islr.config import get_config
 from islr.ensemble import real_rows
+from islr.metrics import topk_accuracy
 from islr.report import record_benchmark
 from islr.splits import chain_kinds
 
@@ -33,8 +34,7 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float | None, floa
     """top-1, top-5 and the row count (None for no rows)."""
     if not len(labels):
         return None, None, 0
-    top5 = np.argsort(-logits, axis=1)[:, :5]
-    return float((top5[:, 0] == labels).mean()), float((top5 == labels[:, None]).any(1).mean()), int(len(labels))
+    return topk_accuracy(logits, labels, 1), topk_accuracy(logits, labels, 5), int(len(labels))
 
 
 def main() -> None:

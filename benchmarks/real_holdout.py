@@ -33,10 +33,12 @@ from islr import paths
 from islr.config import get_config
 from islr.data import SequenceDataset, collate_sequences, is_real, load_dataset
 from islr.ensemble import fit_weights
+from islr.metrics import topk_accuracy
+from islr.models.families import FAMILIES
 from islr.report import record_benchmark
 from islr.splits import make_folds
 from islr.train.loop import BatchHooks, StepContext, evaluate, make_loader
-from islr.train.run import FAMILIES, train_fold
+from islr.train.run import train_fold
 
 PAIR = ("hello", "thankyou")
 #: File in the run folder: held-out participants per fold and, once known, each fold's ensemble weights.
@@ -58,9 +60,8 @@ def scores(logits: np.ndarray, labels: np.ndarray, signs: np.ndarray, sign_map: 
     pair = np.isin(signs, PAIR)
     cols = [sign_map[s] for s in PAIR]
     two_way = np.asarray(PAIR)[logits[pair][:, cols].argmax(1)]
-    top5 = np.argsort(-logits, axis=1)[:, :5]
     return {"hello_vs_thankyou": float((two_way == signs[pair]).mean()), "n_pair": int(pair.sum()),
-            "top1": float((top5[:, 0] == labels).mean()), "top5": float((top5 == labels[:, None]).any(1).mean()),
+            "top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5),
             "n": int(len(labels))}
 
 

@@ -29,6 +29,7 @@ import torch
 from islr import paths
 from islr.config import get_config
 from islr.data import load_dataset
+from islr.io import sign_names
 from islr.report import record_benchmark
 from islr.synth import synthesize
 from islr.train.distill import kd_sweep, plot_kd_sweep
@@ -37,11 +38,9 @@ from islr.train.run import split
 
 def sign_subset(n_signs: int) -> list[str]:
     """``n_signs`` signs spread evenly over the sign map's label order (deterministic)."""
-    import json
-
-    signs = sorted(json.loads(paths.SIGN_MAP_JSON.read_text()).items(), key=lambda kv: kv[1])
+    signs = sign_names()
     picks = np.linspace(0, len(signs) - 1, n_signs).round().astype(int)
-    return [signs[i][0] for i in picks]
+    return [signs[i] for i in picks]
 
 
 def main() -> None:

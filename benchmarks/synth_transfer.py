@@ -21,11 +21,12 @@ import numpy as np
 from islr import paths
 from islr.config import get_config
 from islr.data import DataSource, load_dataset, prepared_dir
+from islr.models.families import FAMILIES
 from islr.prepare import load_prepared, prepare
 from islr.report import record_benchmark
 from islr.splits import make_folds
 from islr.synth import synthesize
-from islr.train.run import FAMILIES, train_fold
+from islr.train.run import train_fold
 from real_holdout import PAIR, held_out_logits, scores
 
 

@@ -12,7 +12,8 @@ import torch
 from islr import evaluate as ev
 from islr import io
 from islr.config import get_config
-from islr.predict import TFLiteSignModel, sign_names
+from islr.io import sign_names
+from islr.predict import TFLiteSignModel
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_checkpoint_numbers_equal_a_direct_computation(trained, prepared, sample
     from islr.pipeline import CNNPipeline, TransformerPipeline
 
     result = ev.evaluate(trained[family] / "best.pt", sample_dir, progress=False)
-    assert result.model.startswith(family)  # family read from the checkpoint's parameter names
+    assert result.model.startswith(family)  # family read from the checkpoint's stored model spec
 
     # Direct: the training's own model + eval transform, called per file here.
     model = runs.load_model(trained[family])
@@ -125,23 +126,51 @@ def test_selection_and_unlabelled_rows(tflite_model, sample_dir, tmp_path):
     assert ev.evaluate(tflite_model, data, sequence_ids=ids, progress=False).rows["sequence_id"].tolist() == ids
 
 
-def test_bad_file_and_folder_are_named(tflite_model, sample_dir, tmp_path):
+def test_bad_files_are_skipped_and_named_and_a_bad_folder_stops(tflite_model, sample_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(sample_dir, data)
-    victim = data / pd.read_csv(data / "train.csv")["path"].iloc[3]
+    table = pd.read_csv(data / "train.csv")
+    victim, gone = data / table["path"].iloc[3], data / table["path"].iloc[5]
     victim.write_bytes(b"not a parquet")
-    with pytest.raises(io.LandmarkFileError, match=victim.name):
-        ev.evaluate(tflite_model, data, progress=False)
-    victim.unlink()
-    with pytest.raises(FileNotFoundError, match=victim.name):
-        ev.evaluate(tflite_model, data, progress=False)
+    gone.unlink()
+    result = ev.evaluate(tflite_model, data, progress=False)
+    assert [(b.path, b.cause.split(" (")[0]) for b in result.skipped] == [
+        (str(victim), "not a readable parquet file"), (str(gone), f"listed in {data / 'train.csv'} but missing")]
+    assert result.summary()["n"] == len(table) - 2 and result.summary()["n_skipped"] == 2
+    assert table["sequence_id"].iloc[3] not in set(result.rows["sequence_id"])
+    assert [s["path"] for s in result.as_dict()["skipped"]] == [str(victim), str(gone)]
+    with pytest.raises(ev.NothingScored) as info:  # every selected file bad: nothing to score
+        ev.evaluate(tflite_model, data, sequence_ids=[table["sequence_id"].iloc[3]], progress=False)
+    assert [b.path for b in info.value.skipped] == [str(victim)] and info.value.total == 1
     with pytest.raises(FileNotFoundError, match="nowhere"):
         ev.evaluate(tflite_model, tmp_path / "nowhere", progress=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no train.csv"):
         ev.evaluate(tflite_model, tmp_path / "empty", progress=False)
     with pytest.raises(FileNotFoundError, match="missing.tflite"):
-        ev.load_model(tmp_path / "missing.tflite")
+        ev.open_scorer(tmp_path / "missing.tflite")
+
+
+def test_cli_names_each_bad_file_scores_the_good_one_and_exits_1(tflite_model, bad_input_dir,
+                                                                 check_bad_file_report):
+    folder, causes = bad_input_dir
+    proc = subprocess.run([sys.executable, "-m", "islr", "evaluate", str(tflite_model), str(folder), "--json",
+                           "--no-plot"], capture_output=True, text=True)
+    check_bad_file_report(proc, "islr evaluate", {folder / p: c for p, c in causes.items()})
+    out = json.loads(proc.stdout)
+    good = [p for p, c in causes.items() if c is None]
+    assert [r["path"] for r in out["predictions"]] == good and out["summary"]["n_skipped"] == 3
+    assert sorted(s["path"] for s in out["skipped"]) == sorted(str(folder / p) for p, c in causes.items() if c)
+
+
+def test_a_corrupt_checkpoint_is_named(tmp_path, sample_dir):
+    bad = tmp_path / "run" / "best.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a checkpoint")
+    proc = subprocess.run([sys.executable, "-m", "islr", "evaluate", str(bad.parent), str(sample_dir), "--no-plot"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{bad}: not a readable checkpoint" in proc.stderr
 
 
 def test_cli_table_json_and_plot(tflite_model, sample_dir, tmp_path):

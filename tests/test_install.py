@@ -86,7 +86,8 @@ def test_islr_synth_from_the_wheel_writes_the_kaggle_layout(installed, tmp_path)
 def test_islr_predict_from_the_wheel_matches_the_checkout(installed, tmp_path, sample_files):
     from islr.export.tflite import build_tflite, save_tflite
     from islr.models import create_model
-    from islr.predict import TFLiteSignModel, predict_files, sign_names
+    from islr.io import sign_names
+    from islr.predict import TFLiteSignModel, predict_files
 
     torch.manual_seed(0)  # a real (tiny, random-weight) model through the project's own export: preprocessing + BERT
     model = save_tflite(build_tflite(create_model("bert_test").eval()), tmp_path / "model.tflite")

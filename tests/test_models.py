@@ -35,6 +35,17 @@ def test_registry_lists_every_variant_and_rejects_unknown_names():
         create_model("resnet50")
 
 
+def test_every_registered_model_belongs_to_a_family_of_the_table():
+    from islr.models import model_family
+    from islr.models.families import FAMILIES
+
+    assert {name: model_family(name) for name in ("effnet_b0", "effnet_test", "bert_test", "deberta")} == {
+        "effnet_b0": "cnn", "effnet_test": "cnn", "bert_test": "bert", "deberta": "deberta"}
+    assert {model_family(name) for name in list_models()} == set(FAMILIES)
+    with pytest.raises(KeyError, match="unknown model 'resnet50'"):
+        model_family("resnet50")
+
+
 # ---------------------------------------------------------------- EfficientNet
 
 def test_distinct_width_stages_keeps_the_last_of_each_width():

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from islr.io import sign_names
 from islr.models import create_model
-from islr.predict import TFLiteSignModel, predict_files, sign_names
+from islr.predict import TFLiteSignModel, predict_files
 
 REPO_VIDEO = "data/videos/soup.mp4"
 WEIGHTS = {"cnn": 0.5, "bert": 0.3, "deberta": 0.2}
@@ -71,17 +72,29 @@ def test_onnx_backend_matches_tflite_on_real_files(tflite_model, onnx_model, sam
         assert np.abs(a - b).max() <= PARITY_TOL * max(1.0, np.abs(a).max()), f
 
 
-def test_bad_file_is_named_and_the_others_still_predicted(tflite_model, sample_files, tmp_path):
-    bad = tmp_path / "broken.parquet"
+def test_bad_file_is_named_and_the_others_still_predicted(tflite_model, sample_files, tmp_path,
+                                                          check_bad_file_report):
+    bad, missing = tmp_path / "broken.parquet", tmp_path / "nowhere.parquet"
     bad.write_bytes(b"garbage")
     proc = subprocess.run([sys.executable, "-m", "islr", "predict", str(sample_files[0]), str(bad),
-                           "tests/fixtures/example.pose", "--json", "--model", str(tflite_model)],
+                           "tests/fixtures/example.pose", str(missing), "--json", "--model", str(tflite_model)],
                           capture_output=True, text=True)
-    assert proc.returncode == 1  # one file failed
+    check_bad_file_report(proc, "islr predict", {sample_files[0]: None, bad: "not a readable parquet file",
+                                                 "tests/fixtures/example.pose": None, missing: "no such file"})
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r["error"] is None for r in rows] == [True, False, True]
-    assert "broken.parquet" in rows[1]["error"]
+    assert [r["error"] is None for r in rows] == [True, False, True, False]
+    assert "not a readable parquet file" in rows[1]["error"]
     assert len(rows[0]["top"]) == 5 and len(rows[2]["top"]) == 5
+
+
+def test_each_kind_of_bad_file_is_named_in_the_table_mode(tflite_model, bad_input_dir, check_bad_file_report):
+    folder, causes = bad_input_dir
+    files = [folder / p for p, c in causes.items() if c is None or "parquet" in c or "column" in c]  # no train.csv
+    proc = subprocess.run([sys.executable, "-m", "islr", "predict", *map(str, files), "--model", str(tflite_model)],
+                          capture_output=True, text=True)
+    check_bad_file_report(proc, "islr predict", {f: causes[str(f.relative_to(folder))] for f in files})
+    good = [f for f in files if causes[str(f.relative_to(folder))] is None]
+    assert [line.split(" (")[0] for line in proc.stdout.splitlines()] == [str(f) for f in good]
 
 
 def test_predict_cli_onnx_backend_gives_the_tflite_top5(tflite_model, onnx_model, sample_files):

@@ -3,6 +3,8 @@
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +92,10 @@ def test_bad_files_are_listed_and_the_rest_prepared(tmp_path, sample_dir, capsys
     (data_dir / train["path"][17]).unlink()
 
     out = prepare.prepare(data_dir, tmp_path / "out", num_workers=1)
-    printed = capsys.readouterr().out
-    assert "3 bad file(s) excluded" in printed and train["path"][10] in printed
+    err = capsys.readouterr().err  # each bad file named on stderr (between progress lines), then the count
+    named = [line for line in err.splitlines() if line.startswith(str(data_dir.resolve()))]
+    assert [line.split(": ")[0] for line in named] == [str(data_dir.resolve() / train["path"][i]) for i in (3, 10, 17)]
+    assert "eyebrow" in named[1] and "islr prepare: 3 of 80 files could not be read" in err
     bad = pd.read_csv(out / "bad_files.csv")
     assert bad["sequence_id"].tolist() == train["sequence_id"][[3, 10, 17]].tolist()
     assert "not a readable parquet" in bad["reason"][0] and "eyebrow" in bad["reason"][1]
@@ -105,7 +109,22 @@ def test_bad_files_are_listed_and_the_rest_prepared(tmp_path, sample_dir, capsys
     for j, i in enumerate(kept):
         assert np.array_equal(data.sequence(j), io.read_landmarks(data_dir / train["path"][i]), equal_nan=True)
     prepare.prepare(data_dir, out, num_workers=1)
-    assert "3 bad file(s) listed" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "3 bad file(s) listed" in printed.out  # nothing rebuilt, and the bad files are named again
+    assert printed.err.splitlines()[:3] == named and "3 of 80 files could not be read" in printed.err
+
+
+def test_cli_names_each_bad_file_packs_the_good_one_and_exits_1(tmp_path, bad_input_dir, check_bad_file_report):
+    folder, causes = bad_input_dir
+    for run in range(2):  # the no-op re-run reports them again
+        proc = subprocess.run([sys.executable, "-m", "islr", "prepare", "--data", str(folder), "--out",
+                               str(tmp_path / "out"), "--workers", "1", "--quiet"], capture_output=True, text=True)
+        check_bad_file_report(proc, "islr prepare", {folder.resolve() / p: c for p, c in causes.items()})
+    data = prepare.load_prepared(tmp_path / "out")
+    good = [p for p, c in causes.items() if c is None]
+    assert data.index["path"].tolist() == good
+    assert np.array_equal(data.sequence(0), io.read_landmarks(folder / good[0]), equal_nan=True)
+    assert sorted(pd.read_csv(tmp_path / "out" / "bad_files.csv")["path"]) == sorted(p for p, c in causes.items() if c)
 
 
 def test_model_points_equal_the_full_arrays_columns(tmp_path, sample_dir, prepared_all):

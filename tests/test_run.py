@@ -8,7 +8,7 @@ import torch
 
 from islr import paths, runs
 from islr.config import get_config
-from islr.evaluation import topk_accuracy
+from islr.metrics import topk_accuracy
 from islr.train import distill
 from islr.train.run import build_model, held_out_participants, train_fold
 from islr.tune import tuned_config

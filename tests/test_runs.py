@@ -10,12 +10,13 @@ from torch import nn
 from islr import runs
 from islr.config import get_config
 from islr.data import SequenceDataset, collate_sequences
-from islr.evaluation import topk_accuracy
+from islr.metrics import topk_accuracy
 from islr.models import create_model, model_spec
+from islr.models.families import FAMILIES
 from islr.models.transformer import truncate_layers
 from islr.train import distill
 from islr.train.loop import evaluate, forward
-from islr.train.run import FAMILIES, train_fold
+from islr.train.run import train_fold
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,8 @@ def test_every_family_rebuilds_from_its_best_checkpoint_alone(trained, prepared,
 
     rebuilt = load()  # nothing but the file: no config, no family, no layer count
     assert type(rebuilt) is type(model) and not rebuilt.training
+    ckpt = runs.open_checkpoint(folder)  # the family and the run config come from the file too
+    assert ckpt.family == family and ckpt.config.split.n_folds == 4 and ckpt.spec == model_spec(model)
     x = _real_input(cfg, prepared, family)
     with torch.no_grad():
         expected, got = forward(model.eval(), x), forward(rebuilt, x)
@@ -78,6 +81,9 @@ def test_checkpoint_without_a_spec_is_a_named_error(tmp_path):
         runs.load_model(tmp_path / "plain.pt")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         runs.load_model(tmp_path / "nowhere")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(runs.CheckpointError, match="junk.pt: not a readable checkpoint"):
+        runs.open_checkpoint(tmp_path / "junk.pt")
 
 
 def test_checkpoint_whose_weights_do_not_fit_its_spec_is_a_named_error(tmp_path):
@@ -164,7 +170,7 @@ def test_training_loop_scores_with_the_same_topk():
 
 def test_runs_imports_neither_training_nor_export():
     code = ("import sys, islr.runs; print(sorted(m for m in sys.modules "
-            "if m.startswith(('islr.train', 'islr.export', 'islr.evaluation', 'islr.ensemble'))))")
+            "if m.startswith(('islr.train', 'islr.export', 'islr.metrics', 'islr.ensemble'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

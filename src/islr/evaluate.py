@@ -1,16 +1,20 @@
 """``islr evaluate MODEL DIR``: score a model on a folder of labelled landmark files.
 
 MODEL is either a Kaggle-contract TFLite file (called per file exactly like the competition harness, through
-:class:`islr.predict.TFLiteSignModel`) or a training checkpoint (``best.pt``, or the run folder holding it), run with
-the training's own deterministic preprocessing (the ``eval`` transform of :mod:`islr.pipeline`, built from the
-config stored in the checkpoint). DIR is any folder in the asl-signs layout (``train.csv`` +
-``train_landmark_files/``). Every file is scored on its own (no batching, no padding), so the numbers are those of a
-user calling the model on that file.
+:class:`islr.predict.TFLiteSignModel`) or a training checkpoint (``best.pt``, or the run folder holding it), read
+through :func:`islr.runs.open_checkpoint` (model, family and config from the file) and run with the training's own
+deterministic preprocessing (the ``eval`` transform of its family's pipeline, built from the config stored in the
+checkpoint). :func:`open_scorer` turns either into a scoring function. DIR is any folder in the asl-signs layout
+(``train.csv`` + ``train_landmark_files/``). Every file is scored on its own (no batching, no padding), so the numbers
+are those of a user calling the model on that file.
 
 The result (:class:`Evaluation`) holds one row per sequence and gives: top-1 / top-5 over the 250 signs, top-1 among
 only the signs present in the folder (e.g. hello vs thankyou), per-participant and per-sign accuracy, and the
 confusion matrix among the signs present. Rows of ``train.csv`` whose sign is empty (videos of a sign outside the
-250, written by ``islr extract``) are predicted but not scored.
+250, written by ``islr extract``) are predicted but not scored. A file that cannot be used (missing, unreadable, wrong
+schema, empty, or listed with a sign outside the 250) is skipped and kept in :attr:`Evaluation.skipped`; ``islr
+evaluate`` names each on stderr with its cause, counts them and exits with status 1
+(:func:`islr.io.report_bad_files`, the rule of every command that reads many files).
 
 :func:`real_training_signs` says which signs a run's training data holds *real* recordings of (the rest of the
 250 are known from synthetic sequences only), for the demo (notebook 07, ``islr live``).
@@ -22,13 +26,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from islr import extras, io, paths
+from islr.metrics import topk_indices
 
 #: Scores a model returns: raw logits (the ensemble is a weighted sum of raw logits, docs/method.md §7).
 SCORE_KIND = "raw logit"
@@ -37,43 +42,26 @@ SCORE_KIND = "raw logit"
 # ---------------------------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------------------------
-def family_of_state(state: dict) -> str:
-    """Model family ("cnn" | "bert" | "deberta") of a checkpoint's state dict, from its parameter names."""
-    keys = list(state)
-    if any(k.startswith("backbone.") for k in keys):
-        return "cnn"
-    if any(".query_proj." in k for k in keys):  # DeBERTa-v2 attention names its projections *_proj
-        return "deberta"
-    if any(k.startswith("encoder.layer.") for k in keys):
-        return "bert"
-    raise ValueError(f"cannot tell the model family from the parameter names ({', '.join(keys[:4])}, …)")
-
-
-def _load_run_checkpoint(path: Path, family: str):
-    """The checkpoint as an eval-mode model, rebuilt from its stored model spec (:func:`islr.runs.load_model`)."""
-    from islr import runs
-
-    return runs.load_model(path)
-
-
 class CheckpointModel:
     """A training checkpoint as a (T, 543, 3) → (250,) raw-logit function, with the training's eval preprocessing.
 
+    The model, its family and its run config come from the file (:func:`islr.runs.open_checkpoint`); the family's
+    pipeline (:data:`islr.models.families.FAMILIES`) with that config gives the eval transform (a checkpoint that
+    stores no run config gets the default config's).
+
     Args:
         path: ``best.pt`` or the run folder holding it.
-        family: "cnn" | "bert" | "deberta"; None = read from the parameter names.
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        ValueError: the file is not a checkpoint of one of the three families.
+        ValueError: not a ``best.pt``, or (:class:`islr.runs.CheckpointError`) a file that cannot be rebuilt into
+            its model (names it).
     """
 
-    def __init__(self, path: str | Path, family: str | None = None):
-        import torch
-
+    def __init__(self, path: str | Path):
         from islr import runs
         from islr.config import Config
-        from islr.train.run import FAMILIES
+        from islr.models.families import FAMILIES
 
         path = Path(path)
         if path.is_dir():
@@ -82,17 +70,9 @@ class CheckpointModel:
             raise FileNotFoundError(f"no checkpoint at {path}")
         if path.name != "best.pt":
             raise ValueError(f"{path}: pass a run's best.pt (or its run folder); other checkpoints are not supported")
-        try:
-            ckpt = torch.load(path, weights_only=True, map_location="cpu")
-            state, stored = ckpt["model"], (ckpt.get("config") or {}).get("run")
-        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message naming it
-            raise ValueError(f"{path}: not a readable islr training checkpoint ({type(exc).__name__}: {exc})") from exc
-        self.family = family or family_of_state(state)
-        if self.family not in FAMILIES:
-            raise ValueError(f"{path}: unknown family {self.family!r} (one of {', '.join(FAMILIES)})")
-        self.path = path
-        self.config = Config().override(stored) if stored else Config()
-        self.model = _load_run_checkpoint(path, self.family)
+        ckpt = runs.open_checkpoint(path)
+        self.path, self.family, self.model = path, ckpt.family, ckpt.model
+        self.config = ckpt.config or Config()
         pipeline = FAMILIES[self.family].pipeline
         self.points = np.asarray(pipeline.points)
         self.transform = pipeline(self.config, train=False)  # the eval transform the training loop used
@@ -113,12 +93,11 @@ class CheckpointModel:
             return main_logits(forward(self.model, self.transform(batch)["x"]))[0].float().numpy()
 
 
-def load_model(path: str | Path, family: str | None = None, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+def open_scorer(path: str | Path, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
     """A model file as a (T, 543, 3) → (250,) raw-logit function with a ``name``.
 
     Args:
         path: a ``.tflite`` (Kaggle contract) or a training checkpoint (``best.pt`` or its run folder).
-        family: checkpoint family; None = detected.
         threads: TFLite interpreter threads.
 
     Raises:
@@ -133,7 +112,7 @@ def load_model(path: str | Path, family: str | None = None, threads: int = 1) ->
         model.name = f"TFLite {path.name}"
         return model
     if path.is_dir() or path.suffix == ".pt":
-        return CheckpointModel(path, family)
+        return CheckpointModel(path)
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}")
     raise ValueError(f"{path}: not a model (a .tflite file, a best.pt checkpoint or a run folder)")
@@ -158,44 +137,34 @@ class WeightedEnsemble:
 
 
 def top_logits(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` best signs with their raw logits (not probabilities: the models are not calibrated)."""
+    """The ``k`` best signs (:func:`islr.metrics.topk_indices`) with their raw logits (not probabilities: the models
+    are not calibrated)."""
     scores = np.asarray(scores).reshape(-1)
-    order = np.argsort(-scores)[:k]
-    return [(sign_names[i], float(scores[i])) for i in order]
+    return [(sign_names[i], float(scores[i])) for i in topk_indices(scores, k)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------------
 def read_folder(data_dir: str | Path) -> pd.DataFrame:
-    """The sequences of an asl-signs folder with labels in the models' 250-sign order (-1 = unlabelled row).
+    """The sequences of an asl-signs folder with labels in the models' 250-sign order (-1 = unlabelled row), and in
+    column ``cause`` why a row cannot be scored ("" for every usable row: a sign outside the 250 is not an error
+    here, the row is a bad file that :func:`evaluate` skips and reports).
 
     Raises:
         FileNotFoundError: ``data_dir`` is not a folder or has no train.csv (names it).
-        ValueError: train.csv lacks a column or names a sign outside the 250 (names the file).
+        ValueError: train.csv lacks a column (names the file).
     """
     data_dir = Path(data_dir)
-    csv = data_dir / "train.csv"
     if not data_dir.is_dir():
         raise FileNotFoundError(f"{data_dir}: no such folder")
-    if not csv.exists():
+    if not (data_dir / "train.csv").exists():
         raise FileNotFoundError(f"{data_dir}: not an asl-signs folder (no train.csv)")
-    frame = pd.read_csv(csv, dtype={"path": str, "sign": str}, keep_default_na=False)
-    missing = [c for c in io.TRAIN_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{csv}: missing column(s) {', '.join(missing)}")
-    sign_map = io.read_sign_map(paths.SIGN_MAP_JSON.parent)  # the models' label order
-    unknown = sorted(set(frame["sign"]) - set(sign_map) - {""})
-    if unknown:
-        raise ValueError(f"{csv}: {len(unknown)} sign(s) not among the 250: {unknown[:10]}")
-    out = frame[list(io.TRAIN_COLUMNS)].copy()
-    out["participant_id"] = out["participant_id"].astype(np.int64)
-    out["sequence_id"] = out["sequence_id"].astype(np.int64)
-    out["label"] = out["sign"].map(sign_map).fillna(-1).astype(np.int64)
-    return out
+    models_order = {s: i for i, s in enumerate(io.sign_names())}  # the models' label order, not the folder's map
+    return io.read_train_index(data_dir, sign_map=models_order, unknown="keep", unlabelled=True)
 
 
-def describe_folder(data_dir: str | Path, sequence_ids: Sequence[int] | None = None) -> str:
+def describe_data(data_dir: str | Path, sequence_ids: Sequence[int] | None = None) -> str:
     """What a folder (or the chosen sequences of it) holds, in the words figures use: "bundled real sample",
     "synthetic", "full Kaggle set", or the folder's name."""
     from islr.data import real_sample_ids
@@ -221,9 +190,13 @@ def describe_folder(data_dir: str | Path, sequence_ids: Sequence[int] | None = N
 # ---------------------------------------------------------------------------------------------------------------
 # Scoring
 # ---------------------------------------------------------------------------------------------------------------
-def _sign_names() -> list[str]:
-    mapping = io.read_sign_map(paths.SIGN_MAP_JSON.parent)
-    return [s for s, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+class NothingScored(ValueError):
+    """No file of the selection could be scored; ``skipped`` holds the bad files (:class:`islr.io.BadFile`) and
+    ``total`` how many were selected."""
+
+    def __init__(self, message: str, skipped: list[io.BadFile], total: int):
+        super().__init__(message)
+        self.skipped, self.total = skipped, total
 
 
 @dataclass
@@ -231,18 +204,20 @@ class Evaluation:
     """Per-sequence predictions of one model on one folder, and the tables and plot made from them.
 
     Attributes:
-        rows: one row per sequence: path, participant_id, sequence_id, sign, label (-1 = unlabelled), frames,
+        rows: one row per scored sequence: path, participant_id, sequence_id, sign, label (-1 = unlabelled), frames,
             predicted (top-1 sign), top5 (signs), correct, in_top5, predicted_present (top-1 among the signs
             present), correct_present.
         logits: (N, 250) raw logits, in ``rows`` order.
         model: the model's name.
-        data: what the folder holds (:func:`describe_folder`).
+        data: what the folder holds (:func:`describe_data`).
+        skipped: the files of the selection that could not be used, with their causes (:class:`islr.io.BadFile`).
     """
 
     rows: pd.DataFrame
     logits: np.ndarray
     model: str
     data: str
+    skipped: list[io.BadFile] = field(default_factory=list)
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -250,10 +225,11 @@ class Evaluation:
         return self.rows[self.rows["label"] >= 0]
 
     def summary(self) -> dict:
-        """top1, top5 (250-way), top1_present (among the signs present), and the counts."""
+        """top1, top5 (250-way), top1_present (among the signs present), and the counts (``n_skipped``: files that
+        could not be used)."""
         s = self.scored
         return {"model": self.model, "data": self.data, "n": int(len(s)),
-                "n_unlabelled": int(len(self.rows) - len(s)),
+                "n_unlabelled": int(len(self.rows) - len(s)), "n_skipped": len(self.skipped),
                 "participants": int(s["participant_id"].nunique()), "signs": int(s["sign"].nunique()),
                 "top1": _mean(s["correct"]), "top5": _mean(s["in_top5"]),
                 "top1_present": _mean(s["correct_present"])}
@@ -295,7 +271,8 @@ class Evaluation:
                               "counts": self.confusion().to_numpy().tolist()},
                 "predictions": [{"path": r.path, "sign": r.sign, "top5": list(r.top5),
                                  "top5_raw_logits": [round(float(v), 4) for v in r.top5_logits]}
-                                for r in self.rows.itertuples()]}
+                                for r in self.rows.itertuples()],
+                "skipped": [{"path": b.path, "cause": b.cause} for b in self.skipped]}
 
     def predictions(self, k: int = 5) -> pd.DataFrame:
         """Per file: true sign and the top-k signs with their raw logits (labelled as such)."""
@@ -352,26 +329,29 @@ def _records(df: pd.DataFrame, key: str) -> list[dict]:
              **{c: (int(v) if c == "n" else float(v)) for c, v in r.items()}} for k, r in df.iterrows()]
 
 
-def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence_ids: Sequence[int] | None = None,
+def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None = None,
              participants: Sequence[int] | None = None, data_label: str | None = None,
              progress: bool = True) -> Evaluation:
     """Score ``model`` on every (chosen) sequence of an asl-signs folder, one file at a time.
 
+    A file that cannot be used — missing, unreadable, wrong schema, empty, or listed with a sign outside the 250 —
+    is skipped and kept in :attr:`Evaluation.skipped` with its cause; the others are scored.
+
     Args:
-        model: a model file (``.tflite``, ``best.pt``, a run folder) or a callable (T, 543, 3) → (250,) logits.
+        model: a model file (``.tflite``, ``best.pt``, a run folder; :func:`open_scorer`) or a callable
+            (T, 543, 3) → (250,) logits.
         data_dir: folder in the asl-signs layout.
-        family: checkpoint family when ``model`` is a checkpoint (None = detected).
         sequence_ids: score only these sequences (e.g. held-out participants' real rows).
         participants: score only these participants.
-        data_label: how figures name the data (default :func:`describe_folder`).
+        data_label: how figures name the data (default :func:`describe_data`).
         progress: tqdm bar.
 
     Returns:
         :class:`Evaluation`.
 
     Raises:
-        FileNotFoundError: no folder / train.csv / landmark file (names it), or no model file.
-        io.LandmarkFileError: a landmark file that cannot be read (names it).
+        FileNotFoundError: no folder / train.csv (names it), or no model file.
+        NothingScored: every file of the selection was bad (holds them).
         ValueError: the selection is empty, or the model does not return 250 scores.
     """
     from islr.progress import progress_bar
@@ -385,26 +365,40 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
     if index.empty:
         raise ValueError(f"{data_dir}: no sequence to score (empty train.csv or nothing matches the selection)")
     if not callable(model):
-        model = load_model(model, family)
+        model = open_scorer(model)
     name = getattr(model, "name", None) or (f"TFLite {Path(model.path).name}" if hasattr(model, "path")
                                              else type(model).__name__)
-    signs = _sign_names()
-    logits, frames = [], []
-    for rel in progress_bar(index["path"], desc="evaluate", unit="file", disable=not progress, mininterval=2.0):
+    signs = io.sign_names()
+    logits, frames, scored, skipped = [], [], [], []
+    listed = list(zip(index["path"], index["cause"]))
+    for pos, (rel, cause) in enumerate(progress_bar(listed, desc="evaluate", unit="file", disable=not progress,
+                                                    mininterval=2.0)):
         path = data_dir / rel
+        if cause:  # a sign outside the 250
+            skipped.append(io.BadFile(str(path), cause))
+            continue
         if not path.exists():
-            raise FileNotFoundError(f"{path}: listed in {data_dir / 'train.csv'} but missing")
-        x = io.read_landmarks(path)  # raises LandmarkFileError naming the file
+            skipped.append(io.BadFile(str(path), f"listed in {data_dir / 'train.csv'} but missing"))
+            continue
+        try:
+            x = io.read_landmarks(path)
+        except io.LandmarkFileError as err:
+            skipped.append(io.BadFile.of(err))
+            continue
         out = np.asarray(model(x), np.float64).reshape(-1)
         if out.shape != (len(signs),) or not np.isfinite(out).all():
             raise ValueError(f"{name} gave {out.shape} scores (finite: {np.isfinite(out).all()}) for {path}; "
                              f"expected {len(signs)} finite logits")
         logits.append(out)
         frames.append(len(x))
+        scored.append(pos)
+    if not scored:
+        raise NothingScored(f"{data_dir}: none of the {len(index)} selected files could be read", skipped,
+                            len(index))
     logits = np.stack(logits)  # (N, 250)
-    rows = index.reset_index(drop=True)
+    rows = index.iloc[scored].drop(columns="cause").reset_index(drop=True)
     labels = rows["label"].to_numpy()
-    order = np.argsort(-logits, axis=1)[:, :5]  # (N, 5)
+    order = topk_indices(logits, 5)  # (N, 5)
     present = np.unique(labels[labels >= 0])
     rows["frames"] = frames
     rows["predicted"] = [signs[i] for i in order[:, 0]]
@@ -419,7 +413,7 @@ def evaluate(model, data_dir: str | Path, *, family: str | None = None, sequence
     else:
         rows["predicted_present"], rows["correct_present"] = "", False
     return Evaluation(rows, logits.astype(np.float32), name,
-                      data_label or describe_folder(data_dir, rows["sequence_id"].tolist()))
+                      data_label or describe_data(data_dir, rows["sequence_id"].tolist()), skipped)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -449,7 +443,7 @@ def run_ensemble(cfg, weights: dict[str, float], kind: str = "participant", fold
     """The weighted sum of the best checkpoints of the runs (``kind``, ``fold``) of each member in ``weights``."""
     from islr import runs
 
-    ens = WeightedEnsemble({m: CheckpointModel(runs.run_folder(cfg, m, kind, fold), m) for m in weights}, weights)
+    ens = WeightedEnsemble({m: CheckpointModel(runs.run_folder(cfg, m, kind, fold)) for m in weights}, weights)
     ens.name = f"{kind}-split fold-{fold} checkpoints, " + ens.name
     return ens
 
@@ -477,6 +471,7 @@ def real_training_signs(cfg) -> pd.DataFrame:
     else:
         source = resolve_source(cfg)
     table = read_folder(source.path)
+    table = table[table["cause"] == ""]  # a row with a sign outside the 250 is no training data of a model
     real = real_ids_of(source)
     if real is not None:
         table = table[table["sequence_id"].isin(real)]
@@ -530,8 +525,6 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="islr evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="a .tflite model, a best.pt checkpoint or a run folder")
     ap.add_argument("data_dir", help="a folder in the asl-signs layout (train.csv + train_landmark_files/)")
-    ap.add_argument("--family", choices=("cnn", "bert", "deberta"), default=None,
-                    help="checkpoint family (default: read from the checkpoint)")
     ap.add_argument("--participants", type=int, nargs="+", default=None, help="score only these participants")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ap.add_argument("--plot", default="", help="save the figure here (default: outputs/figures/evaluate/...png)")
@@ -549,11 +542,16 @@ def main(argv: list[str]) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     try:
-        model = load_model(args.model, args.family, args.threads)
+        model = open_scorer(args.model, args.threads)
         result = evaluate(model, args.data_dir, participants=args.participants, progress=not args.json)
-    except (OSError, ValueError) as exc:  # missing/bad model, folder or landmark file: the message names it
+    except NothingScored as exc:  # every file was bad: each is named, then the count
+        io.report_bad_files("islr evaluate", exc.skipped, exc.total)
+        print(f"islr evaluate: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:  # missing/bad model or folder: the message names it
         print(f"islr evaluate: {exc}", file=sys.stderr)
         return 2
+    status = io.report_bad_files("islr evaluate", result.skipped, len(result.rows) + len(result.skipped))
     plot_path = None
     if not args.no_plot:
         import matplotlib
@@ -565,7 +563,7 @@ def main(argv: list[str]) -> int:
         result.plot().savefig(plot_path, dpi=110)
     if args.json:
         print(json.dumps({**result.as_dict(), "plot": str(plot_path) if plot_path else None}))
-        return 0
+        return status
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.table().drop(columns=["model", "data"]).to_string(index=False, float_format="%.4f"))
         print(f"\nmodel: {result.model}\ndata: {result.data}\n\nper participant:")
@@ -576,4 +574,4 @@ def main(argv: list[str]) -> int:
         print(result.confusion().to_string())
     if plot_path:
         print(f"\nfigure: {plot_path}")
-    return 0
+    return status

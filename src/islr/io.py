@@ -1,4 +1,4 @@
-"""Reading and writing asl-signs files: landmark parquet files, ``train.csv`` and the sign map.
+"""Reading and writing asl-signs files: landmark parquet files, ``train.csv``, the sign map and the 250 signs.
 
 A landmark file holds one row per (frame, landmark) with the Kaggle schema :data:`KAGGLE_SCHEMA`; a frame has
 543 rows (face 468, left_hand 21, pose 33, right_hand 21, :data:`islr.landmarks.PARTS`). Missing landmarks are
@@ -8,12 +8,20 @@ nulls in the real files (pandas wrote NaN, pyarrow stored it as null); both null
 so it does not depend on the row order the real files happen to use. It reads only the six columns it needs with
 pyarrow and scatters the values with numpy in one pass (no pandas, no pivot): about 2.7 ms of CPU for a typical
 real file, against ~17 ms for pandas read + pivot (benchmarks/bench_prepare.py).
+
+Bad input files: the commands that read many files (``islr prepare``, ``islr predict``, ``islr evaluate``) follow
+one rule, :func:`report_bad_files`: a file that cannot be used (unreadable, wrong schema, empty, missing, or a
+``train.csv`` row whose sign is not one of the signs) is named on stderr with its cause (``FILE: cause``, a
+:class:`BadFile`), the others are still processed, a summary counts them, and the command exits with status 1.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from islr import landmarks
+from islr import landmarks, paths
 from islr.landmarks import N_LANDMARKS, PARTS
 
 #: Column names and arrow types of a real asl-signs landmark file, in file order.
@@ -57,6 +65,43 @@ class LandmarkFileError(ValueError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """An input file a command could not use, and why: one line ``path: cause`` of :func:`report_bad_files`."""
+
+    path: str
+    cause: str
+
+    @classmethod
+    def of(cls, err: LandmarkFileError) -> BadFile:
+        """The bad file a :class:`LandmarkFileError` names."""
+        return cls(str(err.path), err.reason)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.cause}"
+
+
+def report_bad_files(prog: str, bad: Sequence[BadFile], total: int, note: str = "") -> int:
+    """The one rule for bad input files of ``islr prepare``, ``predict`` and ``evaluate``: one line ``FILE: cause``
+    per bad file on stderr, then the summary ``PROG: N of M files could not be read`` (nothing when none was bad).
+
+    Args:
+        prog: the command, e.g. "islr predict".
+        bad: the files that could not be used, in input order.
+        total: how many files the command was given (the good and the bad).
+        note: appended to the summary (e.g. where the list is kept).
+
+    Returns:
+        The command's exit status: 1 if any file was bad, else 0.
+    """
+    if not bad:
+        return 0
+    for b in bad:
+        print(b, file=sys.stderr)
+    print(f"{prog}: {len(bad)} of {total} files could not be read{note}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -286,33 +331,60 @@ def read_sign_map(data_dir: str | Path) -> dict[str, int]:
     return dict(raw)
 
 
-def read_train_index(data_dir: str | Path) -> pd.DataFrame:
+@functools.lru_cache(maxsize=1)
+def _packaged_signs() -> tuple[str, ...]:
+    mapping = read_sign_map(paths.SIGN_MAP_JSON.parent)
+    return tuple(s for s, _ in sorted(mapping.items(), key=lambda kv: kv[1]))
+
+
+def sign_names() -> list[str]:
+    """The 250 signs in the models' label order (label → sign name), from the packaged sign map
+    (:data:`islr.paths.SIGN_MAP_JSON`): the names of every model's 250 outputs."""
+    return list(_packaged_signs())
+
+
+def read_train_index(data_dir: str | Path, *, sign_map: dict[str, int] | None = None, unknown: str = "raise",
+                     unlabelled: bool = False) -> pd.DataFrame:
     """The sequences of an asl-signs folder, from its ``train.csv``, with integer labels.
 
     Args:
         data_dir: a folder in the asl-signs layout (train.csv, the sign map, train_landmark_files/).
+        sign_map: sign → label (default: the folder's own sign map).
+        unknown: what to do with a row whose sign is not in the map: "raise" (ValueError naming train.csv), or
+            "keep": keep it with label -1 and its cause in an extra column ``cause`` ("" for every usable row),
+            so that a command can report it as a bad file (:func:`report_bad_files`) and go on.
+        unlabelled: a row with an empty sign is usable, with label -1 (``islr extract`` writes such rows for videos
+            of a sign outside the 250); otherwise an empty sign is an unknown one.
 
     Returns:
         DataFrame with columns path (as written in train.csv, relative to ``data_dir``), participant_id (int64),
-        sequence_id (int64), sign (str), label (int64), in train.csv order.
+        sequence_id (int64), sign (str), label (int64) (and ``cause`` with ``unknown="keep"``), in train.csv order.
 
     Raises:
-        ValueError: train.csv lacks a column, or names a sign that is not in the sign map (names the file).
+        ValueError: train.csv lacks a column, or (``unknown="raise"``) names a sign that is not in the sign map
+            (names the file).
     """
+    if unknown not in ("raise", "keep"):
+        raise ValueError(f"unknown must be 'raise' or 'keep', got {unknown!r}")
     data_dir = Path(data_dir)
     csv = data_dir / "train.csv"
-    frame = pd.read_csv(csv, dtype={"path": str, "sign": str})
+    frame = pd.read_csv(csv, dtype={"path": str, "sign": str}, keep_default_na=False)  # an empty sign stays ""
     missing = [c for c in TRAIN_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{csv}: missing column(s) {', '.join(missing)} (has {', '.join(map(str, frame.columns))})")
-    sign_map = read_sign_map(data_dir)
-    unknown = sorted(set(frame["sign"]) - set(sign_map))
-    if unknown:
-        raise ValueError(f"{csv}: {len(unknown)} sign(s) not in {SIGN_MAP_NAME}: {unknown[:10]}")
+    sign_map = read_sign_map(data_dir) if sign_map is None else sign_map
+    known = frame["sign"].isin(list(sign_map)) | ((frame["sign"] == "") if unlabelled else False)
+    if unknown == "raise" and not known.all():
+        names = sorted(set(frame["sign"][~known]))
+        raise ValueError(f"{csv}: {len(names)} sign(s) not in {SIGN_MAP_NAME}: {names[:10]}")
     out = frame[list(TRAIN_COLUMNS)].copy()
     out["participant_id"] = out["participant_id"].astype(np.int64)
     out["sequence_id"] = out["sequence_id"].astype(np.int64)
-    out["label"] = out["sign"].map(sign_map).astype(np.int64)
+    out["label"] = out["sign"].map(sign_map).fillna(-1).astype(np.int64)
+    if unknown == "keep":
+        out["cause"] = [("" if ok else "no sign given in train.csv (an unlabelled row)" if s == "" else
+                         f"sign {s!r} in train.csv is not one of the {len(sign_map)} signs of {SIGN_MAP_NAME}")
+                        for s, ok in zip(out["sign"], known)]
     return out
 
 

@@ -161,7 +161,8 @@ def model_knowledge(model_path: str | Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from islr.predict import BACKENDS, default_model, load_sign_model, sign_names
+    from islr.io import sign_names
+    from islr.predict import BACKENDS, default_model, load_sign_model
 
     ap = argparse.ArgumentParser(prog="islr live", description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)

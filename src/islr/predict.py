@@ -6,8 +6,9 @@ Inputs: asl-signs parquet files (:func:`islr.io.read_landmarks`), MediaPipe Holi
 [N, 543, 3] float32 → ``outputs`` [250]); by default the one the notebook chain wrote to
 ``outputs/submission/model.tflite``. ``--backend onnx`` (or ``--model`` naming a folder) runs the same ensemble as
 ONNX members with onnxruntime (:class:`islr.export.onnx.OnnxEnsembleModel`, written beside it as
-``outputs/submission/onnx/``). A file that cannot be read gets an error line naming it; the others are still
-predicted, and the exit status is 1 if any failed.
+``outputs/submission/onnx/``). A file that cannot be read is named on stderr with its cause and the others are still
+predicted; a summary counts the bad files and the exit status is then 1 (the rule of every command that reads many
+files, :func:`islr.io.report_bad_files`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
-from islr import extras, paths
+from islr import extras, io
+from islr.metrics import topk_indices
 # The one TFLite runner and default model location (no TensorFlow import); re-exported for the CLI and notebooks.
 from islr.export.runtime import BACKENDS, TFLiteSignModel, default_model, load_sign_model  # noqa: F401
 
@@ -29,26 +31,33 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
 def read_any(path: str | Path) -> np.ndarray:
-    """Landmarks (T, 543, 3) of a parquet, ``.pose`` or video file (by suffix)."""
-    from islr import io
+    """Landmarks (T, 543, 3) of a parquet, ``.pose`` or video file (by suffix).
 
+    Raises:
+        io.LandmarkFileError: a missing, unreadable or unsupported file, or a video without landmarks (names it).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.is_file():
+        raise io.LandmarkFileError(path, "no such file" if not path.exists() else "not a file")
     if suffix == ".parquet":
         return io.read_landmarks(path)
     if suffix == ".pose":
         return io.read_pose(path)
     if suffix in VIDEO_SUFFIXES:
-        from islr.extract import extract_video
+        from islr.extract import VideoError, extract_video
 
-        return extract_video(path)
-    raise ValueError(f"{path}: unsupported file type {suffix!r} (parquet, .pose or a video: "
-                     f"{', '.join(sorted(VIDEO_SUFFIXES))})")
+        try:
+            return extract_video(path)
+        except VideoError as err:
+            raise io.LandmarkFileError(path, err.reason) from err
+    raise io.LandmarkFileError(path, f"unsupported file type {suffix!r} (parquet, .pose or a video: "
+                                     f"{', '.join(sorted(VIDEO_SUFFIXES))})")
 
 
 @dataclass
 class Prediction:
-    """Top-k signs of one file, or the error that stopped it."""
+    """Top-k signs of one file, or why it could not be read (``error``, the cause of its :class:`islr.io.BadFile`)."""
 
     path: str
     frames: int = 0
@@ -57,39 +66,38 @@ class Prediction:
 
 
 def top_k(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` best signs with their softmax probability (scores are logits)."""
+    """The ``k`` best signs (:func:`islr.metrics.topk_indices`) with their softmax probability (scores are logits)."""
     p = softmax(scores)
-    order = np.argsort(-p)[:k]
-    return [(sign_names[i], float(p[i])) for i in order]
+    return [(sign_names[i], float(p[i])) for i in topk_indices(p, k)]
 
 
 def predict_files(files, model, sign_names: list[str], k: int = 5) -> list[Prediction]:
-    """Predict every file; unreadable files get ``error`` set and do not stop the others."""
+    """Predict every file; a file that cannot be read (:class:`islr.io.LandmarkFileError`) gets ``error`` set and
+    does not stop the others. Any other error (the model, the extraction environment, a bug) is raised."""
     out = []
     for f in files:
         try:
             x = read_any(f)
-            out.append(Prediction(str(f), len(x), top_k(model(x), sign_names, k)))
-        except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
-            out.append(Prediction(str(f), error=f"{type(exc).__name__}: {exc}"))
+        except io.LandmarkFileError as err:
+            out.append(Prediction(str(f), error=err.reason))
+            continue
+        out.append(Prediction(str(f), len(x), top_k(model(x), sign_names, k)))
     return out
 
 
-def sign_names() -> list[str]:
-    """The 250 signs in label order."""
-    mapping = json.loads(paths.SIGN_MAP_JSON.read_text())
-    return [s for s, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+def bad_files(preds: list[Prediction]) -> list[io.BadFile]:
+    """The files of ``preds`` that could not be read, with their causes."""
+    return [io.BadFile(p.path, p.error) for p in preds if p.error]
 
 
 def format_table(preds: list[Prediction]) -> str:
-    """A plain-text table: file, frames, then the top signs with probabilities."""
+    """A plain-text table of the files read: file, frames, then the top signs with probabilities (the files that
+    could not be read are named by :func:`islr.io.report_bad_files` instead)."""
     lines = []
     for p in preds:
-        if p.error:
-            lines.append(f"{p.path}: ERROR {p.error}")
-            continue
-        tops = "  ".join(f"{s} {v:.3f}" for s, v in p.top)
-        lines.append(f"{p.path} ({p.frames} frames): {tops}")
+        if not p.error:
+            tops = "  ".join(f"{s} {v:.3f}" for s, v in p.top)
+            lines.append(f"{p.path} ({p.frames} frames): {tops}")
     return "\n".join(lines)
 
 
@@ -110,11 +118,17 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"islr predict: {exc}", file=sys.stderr)
         return 2
-    preds = predict_files(args.files, model, sign_names(), args.top)
+    from islr.extract import ExtractEnvironmentError
+
+    try:
+        preds = predict_files(args.files, model, io.sign_names(), args.top)
+    except ExtractEnvironmentError as exc:  # no python that runs MediaPipe for the videos: not a bad file
+        print(f"islr predict: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         for p in preds:
             print(json.dumps({"file": p.path, "frames": p.frames, "error": p.error,
                               "top": [{"sign": s, "p": v} for s, v in (p.top or [])]}))
-    else:
+    elif any(not p.error for p in preds):
         print(format_table(preds))
-    return 1 if any(p.error for p in preds) else 0
+    return io.report_bad_files("islr predict", bad_files(preds), len(preds))

@@ -6,7 +6,10 @@ Output folder:
   memmap, so training reads a sequence as one contiguous slice instead of decoding a parquet file.
 * ``index.parquet``: one row per sequence, in train.csv order: sequence_id, participant_id, sign, label, path,
   start, length (``landmarks[start:start + length]`` is the sequence).
-* ``bad_files.csv``: every file that could not be read (path, sequence_id, reason); they are not in the index.
+* ``bad_files.csv``: every file that could not be used (path, sequence_id, reason): unreadable, wrong schema, empty,
+  missing, or listed in train.csv with a sign that is not in the sign map; they are not in the index. Each is also
+  named on stderr, with a count (the rule of every command that reads many files, :func:`islr.io.report_bad_files`),
+  and ``islr prepare`` then exits with status 1.
 * ``manifest.json``: schema version, input fingerprint, stored point ids, counts, sign map.
 
 How: frame counts come from the parquet footers (rows / 543, no data read) so the array is allocated up front;
@@ -81,11 +84,14 @@ def prepare(data_dir: str | Path, out_dir: str | Path, num_workers: int = 0, poi
 
     Returns:
         ``out_dir`` as a Path.
+
+    Raises:
+        ValueError: train.csv lacks a column, or the sign map is not valid (names the file).
     """
     data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir).resolve()
     ids = point_ids(points)
     say = print if show_progress else _silent
-    table = io.read_train_index(data_dir)
+    table = io.read_train_index(data_dir, unknown="keep")  # a row with an unknown sign is a bad file, not an error
     sign_map = io.read_sign_map(data_dir)
     fingerprint = input_fingerprint(data_dir, table, points)
     existing = _read_manifest(out_dir)
@@ -93,6 +99,9 @@ def prepare(data_dir: str | Path, out_dir: str | Path, num_workers: int = 0, poi
         n_bad = existing["counts"]["bad_files"]
         say(f"prepare: inputs unchanged, nothing to do ({out_dir}: {existing['counts']['sequences']:,} sequences"
             + (f", {n_bad} bad file(s) listed in {BAD_FILES_NAME})" if n_bad else ")"))
+        if n_bad:  # still bad: said again, so that a re-run does not look clean
+            listed = pd.read_csv(out_dir / BAD_FILES_NAME, dtype={"path": str, "reason": str}, keep_default_na=False)
+            _report_bad(data_dir, out_dir, zip(listed["path"], listed["reason"]), len(table))
         return out_dir
 
     started = time.perf_counter()
@@ -104,8 +113,9 @@ def prepare(data_dir: str | Path, out_dir: str | Path, num_workers: int = 0, poi
     # spawn, not fork: the parent may hold pyarrow / torch thread pools, which fork does not copy safely.
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
     try:
-        bad: dict[int, str] = {}
-        lengths = _frame_counts(files, pool, workers, bad, show_progress)
+        bad: dict[int, str] = {i: cause for i, cause in enumerate(table["cause"]) if cause}  # unknown signs
+        lengths = _frame_counts(files, [i for i in range(len(files)) if i not in bad], pool, workers, bad,
+                                show_progress)
         good = np.array([i for i in range(len(files)) if i not in bad], dtype=np.int64)
         starts = np.zeros(len(files), dtype=np.int64)
         starts[good] = np.concatenate([[0], np.cumsum(lengths[good])[:-1]]) if good.size else []
@@ -129,17 +139,20 @@ def prepare(data_dir: str | Path, out_dir: str | Path, num_workers: int = 0, poi
     seconds = time.perf_counter() - started
     say(f"prepare: {len(keep):,} sequences, {total:,} frames × {len(ids)} points from {data_dir} → {out_dir} in "
         f"{seconds:.1f}s ({len(files) / max(seconds, 1e-9):.0f} files/s, {workers} worker(s))")
-    if bad:  # printed even when quiet: nothing is dropped silently
-        print(f"prepare: {len(bad)} bad file(s) excluded, listed in {out_dir / BAD_FILES_NAME}:")
-        for i in sorted(bad)[:20]:
-            print(f"  {table['path'].iloc[i]}: {bad[i]}")
-        if len(bad) > 20:
-            print(f"  ... and {len(bad) - 20} more")
+    # Reported even when quiet: nothing is dropped silently.
+    _report_bad(data_dir, out_dir, ((table["path"].iloc[i], bad[i]) for i in sorted(bad)), len(table))
     return out_dir
 
 
 def _silent(*_args, **_kwargs) -> None:
     return None
+
+
+def _report_bad(data_dir: Path, out_dir: Path, bad, total: int) -> int:
+    """Name every bad file (path relative to ``data_dir``, reason) on stderr with the count
+    (:func:`islr.io.report_bad_files`); the exit status."""
+    return io.report_bad_files("islr prepare", [io.BadFile(str(data_dir / p), r) for p, r in bad], total,
+                               note=f"; they are left out and listed in {out_dir / BAD_FILES_NAME}")
 
 
 def input_fingerprint(data_dir: Path, table: pd.DataFrame, points: str) -> str:
@@ -210,11 +223,12 @@ def _run(func, jobs: list[tuple[object, int]], pool: ProcessPoolExecutor | None,
     return results
 
 
-def _frame_counts(files: list[str], pool: ProcessPoolExecutor | None, workers: int, bad: dict[int, str],
-                  show_progress: bool) -> np.ndarray:
-    """(N,) frames per file from the parquet footers; files that fail are added to ``bad``."""
+def _frame_counts(files: list[str], todo: list[int], pool: ProcessPoolExecutor | None, workers: int,
+                  bad: dict[int, str], show_progress: bool) -> np.ndarray:
+    """(N,) frames per file from the parquet footers of the files ``todo`` (0 for the others); files that fail are
+    added to ``bad``."""
     lengths = np.zeros(len(files), dtype=np.int64)
-    jobs = [(chunk, len(chunk)) for chunk in _chunks(list(enumerate(files)), workers)]
+    jobs = [(chunk, len(chunk)) for chunk in _chunks([(i, files[i]) for i in todo], workers)]
     for part in _run(_count_chunk, jobs, pool, show_progress, "footers"):
         for i, n, reason in part:
             if reason is None:
@@ -451,5 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(data) / "train.csv").exists():
         print(f"islr prepare: {data} has no train.csv (expected the asl-signs layout)", file=sys.stderr)
         return 2
-    prepare(data, args.out, num_workers=args.workers, points=args.points, show_progress=not args.quiet)
-    return 0
+    try:
+        out = prepare(data, args.out, num_workers=args.workers, points=args.points, show_progress=not args.quiet)
+    except ValueError as exc:  # train.csv without a column, or a broken sign map: the message names the file
+        print(f"islr prepare: {exc}", file=sys.stderr)
+        return 2
+    # Bad files were named with their causes by prepare(); the status says that some were left out.
+    return 1 if _read_manifest(out)["counts"]["bad_files"] else 0

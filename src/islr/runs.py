@@ -17,14 +17,16 @@ Layout under ``outputs/runs/<run_name>/`` (:func:`run_root`)::
 One model folder holds:
 
 * ``best.pt`` — ``{"model": state_dict, "model_spec": {"model": name, "kwargs": {...}}, "epoch", "top1",
-  "config": {"train": ..., "run": ...}}``: the spec rebuilds the architecture alone (:func:`load_model`);
+  "config": {"train": ..., "run": ...}}``: the spec rebuilds the architecture alone and names the model's family
+  (:func:`open_checkpoint`, :func:`load_model`);
 * ``last.pt`` — the same plus optimiser, scheduler, grad scaler, training state and RNG states (resume);
 * ``metrics.jsonl`` / ``metrics.csv`` — one row per epoch (:class:`MetricsLog`);
 * ``oof_logits.npy`` (N_valid, C) float32 and ``oof_index.npy`` (N_valid,) int64 — validation logits of the best
   checkpoint and the sequence indices they belong to (absent for full-data training);
 * ``data_source.json`` — the data the model trained on (:func:`record_data`).
 
-Every checkpoint is read with ``torch.load(weights_only=True)``.
+Every checkpoint is read here (:func:`read_checkpoint`), with ``torch.load(weights_only=True)``; :func:`open_checkpoint`
+turns one into its model, model spec, family and run config.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import csv
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +44,7 @@ from torch import nn
 
 from islr import paths
 from islr.config import Config
-from islr.models import create_model, model_spec
+from islr.models import create_model, model_family, model_spec
 from islr.splits import FULL_DATA
 
 #: The ensemble members, in the order of the reference's formula (docs/method.md §7).
@@ -117,7 +120,7 @@ def export_folder(cfg: Config) -> Path:
 _FOLDER_NAME = re.compile(r"^(?P<family>[a-z]+)_(?:(?P<kind>[a-z]+)_f(?P<fold>\d+)|(?P<all>all))(?P<stage>_\w+)?$")
 
 
-def describe_folder(name: str) -> dict[str, str]:
+def parse_run_folder(name: str) -> dict[str, str]:
     """Model family, split kind, fold and stage encoded in a model folder's name (the inverse of :func:`run_folder`
     and :func:`distill_folder`) ("?" where the name has none).
 
@@ -130,6 +133,10 @@ def describe_folder(name: str) -> dict[str, str]:
     if m["all"]:
         return {"family": m["family"], "split": "all data", "fold": "all", "stage": (m["stage"] or "")[1:]}
     return {"family": m["family"], "split": m["kind"], "fold": m["fold"], "stage": (m["stage"] or "")[1:]}
+
+
+#: The old name of :func:`parse_run_folder`, kept only until :mod:`islr.report` calls the new one.
+describe_folder = parse_run_folder
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
@@ -158,15 +165,48 @@ def save_checkpoint(path: str | Path, model: nn.Module, **fields) -> None:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """The payload of a checkpoint, on CPU (``weights_only=True``: no code is unpickled)."""
+    """The payload of a checkpoint, on CPU (``weights_only=True``: no code is unpickled).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is not a readable torch checkpoint (names it).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises assorted errors on bad bytes; each gets a message naming it
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise CheckpointError(f"{path}: not an islr checkpoint (no model weights in it)")
+    return payload
 
 
-def load_model(source: str | Path, which: str = "best") -> nn.Module:
-    """Rebuild a trained model from its checkpoint alone (architecture from the stored spec), in eval mode.
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read back by :func:`open_checkpoint`.
+
+    Attributes:
+        path: the ``.pt`` file.
+        model: the model rebuilt from the stored spec, with the stored weights, in eval mode.
+        spec: ``{"model": registry name, "kwargs": {...}}`` (:func:`islr.models.model_spec`).
+        family: "cnn" | "bert" | "deberta", the family the spec's model is registered under.
+        config: the resolved run config it was trained with (None for a checkpoint that stores none).
+        epoch: the epoch it was saved at (None if not stored).
+    """
+
+    path: Path
+    model: nn.Module
+    spec: dict
+    family: str
+    config: Config | None
+    epoch: int | None
+
+
+def open_checkpoint(source: str | Path, which: str = "best") -> Checkpoint:
+    """Read a checkpoint and rebuild its model from the file alone: architecture and family from the stored spec,
+    the run config it stores, the weights; the model in eval mode.
 
     Args:
         source: a model folder (then ``which`` picks best.pt / last.pt) or a ``.pt`` file.
@@ -174,8 +214,9 @@ def load_model(source: str | Path, which: str = "best") -> nn.Module:
 
     Raises:
         FileNotFoundError: no such checkpoint.
-        CheckpointError: the checkpoint has no model spec (written before islr stored one, or a model not built by
-            :func:`islr.models.create_model`), or its weights do not fit the spec.
+        CheckpointError: the file is not a readable checkpoint, has no model spec (written before islr stored one,
+            or a model not built by :func:`islr.models.create_model`), names an unknown model, or its weights do not
+            fit the spec.
     """
     path = Path(source)
     path = checkpoint_path(path, which) if path.is_dir() or not path.suffix else path
@@ -184,13 +225,32 @@ def load_model(source: str | Path, which: str = "best") -> nn.Module:
     if not spec:
         raise CheckpointError(f"{path} holds no model spec (written by an older islr, or by a model not built with "
                               "islr.models.create_model): retrain it to rebuild it from the file")
+    try:
+        family = model_family(spec["model"])
+    except KeyError as err:
+        raise CheckpointError(f"{path}: {err.args[0]}") from err
     with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG stream alone
         model = create_model(spec["model"], **spec["kwargs"])
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
         raise CheckpointError(f"{path}: the weights do not fit its spec {spec}: {err}") from err
-    return model.eval()
+    run = (ckpt.get("config") or {}).get("run")
+    return Checkpoint(path, model.eval(), spec, family, Config().override(run) if run else None, ckpt.get("epoch"))
+
+
+def load_model(source: str | Path, which: str = "best") -> nn.Module:
+    """The model of a checkpoint, rebuilt from the file alone, in eval mode (:func:`open_checkpoint`'s ``model``).
+
+    Args:
+        source: a model folder (then ``which`` picks best.pt / last.pt) or a ``.pt`` file.
+        which: "best" | "last".
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+        CheckpointError: see :func:`open_checkpoint`.
+    """
+    return open_checkpoint(source, which).model
 
 
 def load_config(folder: str | Path, which: str = "best") -> Config:

@@ -22,7 +22,7 @@ import pandas as pd
 from islr import paths, runs
 from islr.config import Config
 from islr.ensemble import EnsembleWeights, aligned_oof, compare_logits_vs_probs, fit_weights
-from islr.evaluation import topk_accuracy
+from islr.metrics import topk_accuracy
 from islr.export import checks
 from islr.export.onnx import export_onnx, save_onnx_ensemble
 from islr.export.runtime import submission_dir
@@ -172,8 +172,8 @@ def tflite_accuracy(path: Path, prepared, indices) -> float:
 def example_predictions(model_path: Path, data_dir: Path | None = None, n: int = 6, k: int = 3) -> pd.DataFrame:
     """Top-k of the TFLite model on the first ``n`` files of an asl-signs folder (default: the real sample),
     next to their true sign."""
-    from islr.io import read_train_index
-    from islr.predict import TFLiteSignModel, predict_files, sign_names
+    from islr.io import read_train_index, sign_names
+    from islr.predict import TFLiteSignModel, predict_files
 
     data_dir = Path(data_dir or paths.SAMPLE_DIR)
     index = read_train_index(data_dir).head(n)

@@ -254,7 +254,7 @@ class HypercolumnEfficientNet(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith(_HYPER_PREFIX)}
 
 
-@register_model("effnet_b0")
+@register_model("effnet_b0", family="cnn")
 def effnet_b0(num_classes: int = 250, in_chans: int = 3, drop_rate: float = 0.1055, drop_path_rate: float = 0.2,
               hypercolumn_blocks: int = 4, hypercolumn_weight: float = 0.4,
               pretrained_path: str | Path = "", bn_momentum: float = BN_MOMENTUM) -> HypercolumnEfficientNet:
@@ -292,7 +292,7 @@ def _scaled_b0(channel_multiplier: float, depth_multiplier: float, num_classes: 
                                    pretrained_path=pretrained_path)
 
 
-@register_model("effnet_b0_half")
+@register_model("effnet_b0_half", family="cnn")
 def effnet_b0_half(num_classes: int = 250, in_chans: int = 3, drop_rate: float = 0.1055,
                    drop_path_rate: float = 0.2, hypercolumn_blocks: int = 4, hypercolumn_weight: float = 0.4,
                    pretrained_path: str | Path = "", bn_momentum: float = BN_MOMENTUM) -> HypercolumnEfficientNet:
@@ -303,7 +303,7 @@ def effnet_b0_half(num_classes: int = 250, in_chans: int = 3, drop_rate: float =
                       hypercolumn_weight, pretrained_path, bn_momentum)
 
 
-@register_model("effnet_test")
+@register_model("effnet_test", family="cnn")
 def effnet_test(num_classes: int = 250, in_chans: int = 3, drop_rate: float = 0.1055, drop_path_rate: float = 0.2,
                 hypercolumn_blocks: int = 4, hypercolumn_weight: float = 0.4,
                 pretrained_path: str | Path = "", bn_momentum: float = BN_MOMENTUM) -> HypercolumnEfficientNet:

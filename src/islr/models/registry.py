@@ -1,14 +1,16 @@
 """One model registry for the CNN and the transformers (docs/architecture.md, pattern "A registry of model names").
 
-Model families register their factory functions with :func:`register_model`; :func:`create_model` builds one by
-name with keyword overrides (e.g. ``create_model("bert", **asdict(cfg.transformer))``). The family modules
-(:mod:`islr.models.effnet`, :mod:`islr.models.transformer`) import timm / transformers, so they are loaded only
-when a model is first listed or created.
+Model families register their factory functions with :func:`register_model`, each under its family ("cnn",
+"bert" or "deberta": the keys of :data:`islr.models.families.FAMILIES`, which say how a family is fed and trained;
+:func:`model_family` reads it back); :func:`create_model` builds one by name with keyword overrides (e.g.
+``create_model("bert", **asdict(cfg.transformer))``). The family modules (:mod:`islr.models.effnet`,
+:mod:`islr.models.transformer`) import timm / transformers, so they are loaded only when a model is first listed or
+created.
 
 Every model :func:`create_model` returns carries its **spec** ``{"model": name, "kwargs": {...}}`` (read it with
 :func:`model_spec`): the registry name and every factory argument, defaults included. The training loop saves the
 spec in each checkpoint, so ``create_model(spec["model"], **spec["kwargs"])`` rebuilds the architecture of any
-checkpoint without knowing which config or code path made it (:func:`islr.runs.load_model`).
+checkpoint without knowing which config or code path made it (:func:`islr.runs.open_checkpoint`).
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ from torch import nn
 #: Modules whose import registers models.
 _FAMILY_MODULES = ("islr.models.effnet", "islr.models.transformer")
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_FAMILY_OF: dict[str, str] = {}
 #: Factory arguments that only choose the initial weights: a spec leaves them out (the checkpoint's weights replace
 #: whatever they loaded, and the file they name need not exist where the checkpoint is loaded).
 INIT_ONLY_KWARGS = frozenset({"pretrained_path"})
 _SPEC_ATTR = "_islr_model_spec"
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(name: str, family: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a model factory under ``name``.
 
     Args:
         name: Registry name; must be new.
+        family: the model family it belongs to ("cnn" | "bert" | "deberta"), which decides its input pipeline
+            (:data:`islr.models.families.FAMILIES`).
 
     Returns:
         The decorator (it returns the factory unchanged).
@@ -43,6 +48,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
         if name in _REGISTRY and _REGISTRY[name] is not factory:
             raise ValueError(f"model name {name!r} is already registered")
         _REGISTRY[name] = factory
+        _FAMILY_OF[name] = family
         return factory
 
     return decorate
@@ -57,6 +63,18 @@ def list_models() -> list[str]:
     """Sorted names of every registered model."""
     _load_families()
     return sorted(_REGISTRY)
+
+
+def model_family(name: str) -> str:
+    """The family ("cnn" | "bert" | "deberta") a registered model was registered under.
+
+    Raises:
+        KeyError: ``name`` is unknown (the message lists the known names).
+    """
+    _load_families()
+    if name not in _FAMILY_OF:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+    return _FAMILY_OF[name]
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -272,7 +272,7 @@ def _factory(arch: str, **defaults):
 
 
 _TEST_SIZE = dict(hidden=32, layers=2, heads=2, intermediate=64)
-bert = register_model("bert")(_factory("bert"))
-deberta = register_model("deberta")(_factory("deberta"))
-bert_test = register_model("bert_test")(_factory("bert", **_TEST_SIZE))
-deberta_test = register_model("deberta_test")(_factory("deberta", **_TEST_SIZE))
+bert = register_model("bert", family="bert")(_factory("bert"))
+deberta = register_model("deberta", family="deberta")(_factory("deberta"))
+bert_test = register_model("bert_test", family="bert")(_factory("bert", **_TEST_SIZE))
+deberta_test = register_model("deberta_test", family="deberta")(_factory("deberta", **_TEST_SIZE))

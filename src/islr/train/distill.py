@@ -19,8 +19,9 @@ import torch
 
 from islr import runs
 from islr.config import Config
+from islr.models.families import FAMILIES
 from islr.models.transformer import truncate_layers
-from islr.train.run import FAMILIES, build_model, train_fold
+from islr.train.run import build_model, train_fold
 
 STAGES = ("teacher", "student", "student_small")
 
@@ -73,7 +74,7 @@ def forward_latency_ms(model: torch.nn.Module, n_frames: int = 48, n_features: i
 
 def compare(stages: dict[str, tuple[torch.nn.Module, Path]], labels: np.ndarray) -> pd.DataFrame:
     """One row per stage: layers, parameters, fold accuracy (top-1/top-3 of its OOF logits), forward latency."""
-    from islr.evaluation import summarize
+    from islr.metrics import summarize
 
     rows = []
     for name, (model, run) in stages.items():
@@ -114,7 +115,7 @@ def kd_sweep(cfg: Config, prepared, family: str = "bert", temperatures=(1.0, 2.0
         epoch's validation logits), agree_teacher (share of validation argmaxes equal to the teacher's), n_valid,
         seconds (training time summed over the run's epochs).
     """
-    from islr.evaluation import topk_accuracy
+    from islr.metrics import topk_accuracy
 
     root = Path(out_root or runs.kd_sweep_folder(cfg, family))
     labels = np.asarray(prepared.labels)

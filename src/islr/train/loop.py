@@ -75,7 +75,7 @@ from tqdm import tqdm
 
 from islr import runs
 from islr.config import TrainConfig
-from islr.evaluation import topk_accuracy
+from islr.metrics import topk_accuracy
 from islr.progress import progress_bar
 from islr.train.losses import main_logits
 from islr.train.optim import build_optimizer, build_scheduler, current_lr

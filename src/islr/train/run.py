@@ -1,12 +1,12 @@
 """Train one model family on one fold of a prepared dataset: the function behind notebooks 02, 03 and 04.
 
-One table (:data:`FAMILIES`) says, per family, which config blocks, points and pipeline it uses, so the CNN,
-BERT and DeBERTa runs (and the distillation students) share a single code path into :func:`islr.train.loop.fit`.
+One table (:data:`islr.models.families.FAMILIES`) says, per family, which config blocks, points and pipeline it
+uses, so the CNN, BERT and DeBERTa runs (and the distillation students) share a single code path into
+:func:`islr.train.loop.fit`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +16,10 @@ from islr import paths, runs
 from islr.config import Config
 from islr.data import SequenceDataset, collate_sequences, training_sampler
 from islr.models import create_model
-from islr.pipeline import CNNPipeline, TransformerPipeline
+from islr.models.families import FAMILIES
 from islr.splits import FULL_DATA, fold_indices, make_folds
 from islr.train.loop import DeviceSettings, FitResult, dist_info, fit, make_loader
 from islr.train.losses import build_loss
-
-
-@dataclass(frozen=True)
-class Family:
-    """How one model family is built and fed."""
-
-    pipeline: type
-    train_block: str  # Config attribute with its TrainConfig
-    donors: bool  # the replace augmentation needs same-class donors
-
-
-FAMILIES = {
-    "cnn": Family(CNNPipeline, "cnn_train", donors=True),
-    "bert": Family(TransformerPipeline, "transformer_train", donors=False),
-    "deberta": Family(TransformerPipeline, "transformer_train", donors=False),
-}
 
 
 def build_model(cfg: Config, family: str, seed: int | None = None) -> torch.nn.Module:

@@ -20,7 +20,8 @@ from islr.config import Config
 from islr.data import SequenceDataset, collate_sequences, load_dataset
 from islr.train.loop import BatchHooks, make_loader, setup_training, train_one_epoch, training_module
 from islr.train.losses import build_loss
-from islr.train.run import FAMILIES, build_model
+from islr.models.families import FAMILIES
+from islr.train.run import build_model
 
 #: Training samples of the reference's runs (docs/method.md §5): the CNN's fold-0 run and a full-data transformer run.
 RUN_SAMPLES = {"cnn": ("CNN fold 0", 82_667 * 182), "bert": ("full-data BERT", 94_477 * 70),

@@ -1,8 +1,11 @@
-"""Scoring trained runs: accuracies from out-of-fold logits, per-class accuracy, confused pairs, training curves.
+"""Scores from logits: top-k, accuracies of out-of-fold logits, per-class accuracy, confused pairs, training curves.
 
-:func:`topk_accuracy` is the one top-k accuracy of the project: the training loop's per-epoch ``top1`` / ``top3``
-and every table computed from a run's OOF logits use it. Runs are read through :mod:`islr.runs`. matplotlib is
-imported by the plotting functions only, so the training loop can use this module without it.
+:func:`topk_indices` is the one top-k of the project (ties broken towards the lower class id, so ``k = 1`` agrees
+with ``argmax``): :func:`topk_accuracy` is built on it, and so are ``islr predict``'s and ``islr evaluate``'s top-5
+and the benchmarks' accuracies. :func:`topk_accuracy` is the one top-k accuracy: the training loop's per-epoch
+``top1`` / ``top3`` and every table computed from a run's OOF logits use it. Runs are read through
+:mod:`islr.runs`, imported by the functions that read them (so ``islr predict`` can use the top-k without torch);
+matplotlib is imported by the plotting functions only, so the training loop can use this module without it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from islr import runs
+
+def topk_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Class ids of the ``k`` largest scores, best first; equal scores in class-id order, NaN scores last.
+
+    Args:
+        scores: (C,) or (N, C) scores (logits or probabilities).
+        k: how many (at most C).
+
+    Returns:
+        (k,) or (N, k) int64.
+    """
+    scores = np.asarray(scores)
+    # A stable sort of the negated scores: equal scores keep their class order, NaN (unordered) goes last.
+    return np.argsort(-scores, axis=-1, kind="stable")[..., :k].astype(np.int64, copy=False)
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
-    """Share of rows whose label is among the ``k`` largest logits (NaN for no rows).
+    """Share of rows whose label is among the ``k`` largest logits (:func:`topk_indices`; NaN for no rows).
+
+    A row with a NaN score is wrong (a diverged model must not score).
 
     Args:
         logits: (N, C) scores.
@@ -26,13 +44,8 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
     logits, labels = np.asarray(logits), np.asarray(labels).astype(np.int64)
     if len(labels) == 0:
         return float("nan")
-    # Rank of the label in a stable descending sort, without sorting: scores above it, plus equal scores of lower
-    # class ids (so k = 1 agrees with argmax, and constant logits are not all "right"). O(N·C). A row with a NaN
-    # score is wrong (a diverged model must not score).
-    score = np.take_along_axis(logits, labels[:, None], axis=1)  # (N, 1)
-    before = np.arange(logits.shape[1])[None, :] < labels[:, None]  # (N, C)
-    rank = (logits > score).sum(1) + ((logits == score) & before).sum(1)
-    return float(((rank < k) & ~np.isnan(logits).any(1)).mean())
+    hit = (topk_indices(logits, k) == labels[:, None]).any(1)
+    return float((hit & ~np.isnan(logits).any(1)).mean())
 
 
 def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, sign_names: dict[int, str]) -> pd.DataFrame:
@@ -60,6 +73,8 @@ def confused_pairs(logits: np.ndarray, labels: np.ndarray, sign_names: dict[int,
 
 def summarize(run_dir: str | Path, labels_all: np.ndarray) -> dict[str, float]:
     """Top-1/top-3 accuracy of a run's OOF logits, the chance level, and the number of validation sequences."""
+    from islr import runs
+
     logits, index = runs.load_oof(run_dir)
     y = np.asarray(labels_all)[index]
     n_classes_seen = len(np.unique(np.asarray(labels_all)))
@@ -70,6 +85,8 @@ def summarize(run_dir: str | Path, labels_all: np.ndarray) -> dict[str, float]:
 def plot_curves(folders: dict[str, str | Path], axes=None):
     """Training loss, validation loss and validation top-1 per epoch for several runs (from metrics.csv)."""
     import matplotlib.pyplot as plt
+
+    from islr import runs
 
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.4))
