@@ -52,8 +52,8 @@ sed -n '/<!-- recipe:kaggle -->/,/<!-- \/recipe:kaggle -->/p' "$ROOT/README.md" 
 log "running the README's recipe:"; sed 's/^/    /' "$WORK/recipe.sh" >&2
 mkdir -p "$WORK/working"
 recipe_start=$SECONDS
-( cd "$WORK/working" && env PATH="$WORK/image/bin:$PATH" VIRTUAL_ENV="$WORK/image" ISLR_CACHE="$WORK/cache" \
-    -u ISLR_OUTPUTS -u ISLR_PYTHON -u PYTHONPATH bash -euo pipefail "$WORK/recipe.sh" )
+( cd "$WORK/working" && env -u ISLR_OUTPUTS -u ISLR_PYTHON -u PYTHONPATH PATH="$WORK/image/bin:$PATH" \
+    VIRTUAL_ENV="$WORK/image" ISLR_CACHE="$WORK/cache" bash -euo pipefail "$WORK/recipe.sh" )
 log "recipe done in $((SECONDS - recipe_start)) s"
 CLONE="$WORK/working/islr"
 

@@ -87,7 +87,7 @@ def record_benchmark(name: str, rows: list[dict[str, Any]], *, data: str, device
 def _describe(name: str) -> dict[str, str]:
     from islr import runs
 
-    return runs.describe_folder(name)
+    return runs.parse_run_folder(name)
 
 
 def _number(text: str) -> float | None:

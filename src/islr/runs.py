@@ -135,10 +135,6 @@ def parse_run_folder(name: str) -> dict[str, str]:
     return {"family": m["family"], "split": m["kind"], "fold": m["fold"], "stage": (m["stage"] or "")[1:]}
 
 
-#: The old name of :func:`parse_run_folder`, kept only until :mod:`islr.report` calls the new one.
-describe_folder = parse_run_folder
-
-
 # ----------------------------------------------------------------------------------------------- checkpoints
 def checkpoint_path(folder: str | Path, which: str = "best") -> Path:
     """``folder/best.pt`` or ``folder/last.pt``."""
