@@ -1,6 +1,7 @@
 """islr.extract: real MediaPipe Holistic on the two bundled real videos, in the extraction environment."""
 
 import ast
+from pathlib import Path
 import contextlib
 import io as stdio
 import json
@@ -13,7 +14,8 @@ import pytest
 
 from islr import extract, io, landmarks, paths
 
-VIDEOS = paths.REPO_ROOT / "data" / "videos"
+REPO = Path(__file__).resolve().parents[1]  # the checkout (islr itself may be installed, paths.REPO_ROOT None)
+VIDEOS = REPO / "data" / "videos"
 SOUP = VIDEOS / "soup.mp4"
 POSE_TEST = VIDEOS / "pose_test_video.mp4"
 
@@ -50,7 +52,7 @@ def landmarks_of(run, video):
 
 def test_worker_layout_is_the_asl_signs_layout():
     # The worker cannot import islr (numpy<2 there); its restated layout must equal islr.landmarks.PARTS.
-    tree = ast.parse((paths.REPO_ROOT / "src" / "islr" / "_extract_worker.py").read_text())
+    tree = ast.parse((REPO / "src" / "islr" / "_extract_worker.py").read_text())
     parts = next(ast.literal_eval(node.value) for node in tree.body
                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "PARTS")
     assert [(name, size) for name, size in parts] == [(name, size) for name, _, size in landmarks.PARTS]
