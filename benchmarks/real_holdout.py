@@ -37,7 +37,7 @@ from islr.metrics import topk_accuracy
 from islr.models.families import FAMILIES
 from islr.report import record_benchmark
 from islr.splits import make_folds
-from islr.train.loop import BatchHooks, StepContext, evaluate, make_loader
+from islr.train.loop import BatchHooks, StepContext, make_loader, validate
 from islr.train.run import train_fold
 
 PAIR = ("hello", "thankyou")
@@ -52,7 +52,7 @@ def held_out_logits(cfg, prepared, family: str, model: torch.nn.Module, rows: np
                          collate_fn=collate_sequences)
     ctx = StepContext.for_model(model)
     ctx.hooks = BatchHooks(eval_transform=spec.pipeline(cfg, train=False))
-    return evaluate(model, loader, ctx)[1]
+    return validate(model, loader, ctx)[1]
 
 
 def scores(logits: np.ndarray, labels: np.ndarray, signs: np.ndarray, sign_map: dict[str, int]) -> dict:

@@ -15,7 +15,7 @@ from islr.models import create_model, model_spec
 from islr.models.families import FAMILIES
 from islr.models.transformer import truncate_layers
 from islr.train import distill
-from islr.train.loop import evaluate, forward
+from islr.train.loop import forward, validate
 from islr.train.run import train_fold
 
 
@@ -161,7 +161,7 @@ def test_training_loop_scores_with_the_same_topk():
     model = nn.Linear(6, 7)
     data = [{"x": torch.randn(6), "y": torch.tensor(i % 7)} for i in range(40)]
     loader = torch.utils.data.DataLoader(data, batch_size=8)
-    metrics, logits = evaluate(model, loader)
+    metrics, logits = validate(model, loader)
     y = np.array([i % 7 for i in range(40)])
     assert metrics["top1"] == topk_accuracy(logits, y, 1) and metrics["top3"] == topk_accuracy(logits, y, 3)
     top3 = torch.from_numpy(logits).topk(3, dim=1).indices.numpy()

@@ -22,8 +22,9 @@ from torch.utils.data import Dataset, Subset
 from islr import paths
 from islr.config import TrainConfig
 from islr.runs import METRIC_FIELDS
-from islr.train.loop import (DeviceSettings, RunConfigMismatch, StepContext, StepOptions, compile_kwargs, evaluate, fit,
-                             make_loader, train_one_epoch)
+from islr.train.checkpoint import RunConfigMismatch
+from islr.train.device import DeviceSettings, compile_kwargs
+from islr.train.loop import StepContext, StepOptions, fit, make_loader, train_one_epoch, validate
 from islr.train.losses import (DeepSupervisionLoss, DistillationLoss, build_loss, class_weights, kd_loss,
                                soft_cross_entropy)
 from islr.train.optim import build_optimizer, build_scheduler, centralize_gradient, kernel_kwargs
@@ -290,7 +291,7 @@ def test_fit_learns_toy_problem_with_dict_inputs_and_aux_head(tmp_path):
     result = fit(model, train, valid, cfg, tmp_path, DeepSupervisionLoss(), device="cpu", progress=False)
     assert result.best_top1 > 0.8, result.history  # chance is 0.2
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    metrics, logits = evaluate(model, valid)
+    metrics, logits = validate(model, valid)
     assert logits.shape == (101, N_CLASSES) and metrics["top1"] == pytest.approx(result.best_top1)
     assert 0 < metrics["top1"] <= metrics["top3"] <= 1
 
@@ -336,7 +337,7 @@ def _fit_images(tmp_path, name, epochs=2, **speed):
     result = fit(model, train, valid, cfg, tmp_path / name, DeepSupervisionLoss(), device="cpu", progress=False)
     seen = list(model.seen)
     model.seen.clear()
-    return model, result, evaluate(model, valid)[1], seen
+    return model, result, validate(model, valid)[1], seen
 
 
 def test_speed_keys_resolve_to_gpu_settings_on_cuda_and_off_on_cpu(monkeypatch):
@@ -621,7 +622,7 @@ import torch
 
 sys.path.insert(0, {tests!r})
 from test_train import DeepSupervisionLoss, ToyNet, fit, toy_cfg, toy_loaders
-from islr.train.loop import cleanup_distributed, setup_distributed
+from islr.train.device import cleanup_distributed, setup_distributed
 
 info = setup_distributed()
 assert info.world_size == 2
@@ -687,7 +688,7 @@ def test_sample_check_length_is_config():
 
 
 def test_a_key_missing_from_a_saved_config_is_compared_through_its_default():
-    from islr.train.loop import config_changes
+    from islr.train.checkpoint import config_changes
 
     saved = {"train": {"epochs": 10}}  # written before length_grouping existed: its runs had no grouping
     defaults = {"train": {"epochs": 182, "length_grouping": 0}}

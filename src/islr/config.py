@@ -200,7 +200,7 @@ class TrainConfig:
     length_grouping: int = 0
     #: Stop each epoch after this many steps (0 = full epoch); smoke runs only.
     max_steps_per_epoch: int = 0
-    # Speed settings of the training step (islr.train.loop.DeviceSettings). "auto" = the GPU choice when training
+    # Speed settings of the training step (islr.train.device.DeviceSettings). "auto" = the GPU choice when training
     # on CUDA, plain float32 eager on the CPU. They change speed and float rounding, not the method.
     #: Autocast: "auto" (bf16 on a CUDA GPU that has it, else fp16 with a GradScaler; off on CPU) | "bf16" |
     #: "fp16" | "off". ``true``/``false`` (configs saved before this key took a string) read as "auto"/"off".

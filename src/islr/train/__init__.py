@@ -1,4 +1,5 @@
-"""Training: one loop (:mod:`.loop`), its losses (:mod:`.losses`) and optimisers / schedules (:mod:`.optim`).
+"""Training: one loop (:mod:`.loop`), its device settings and distributed set-up (:mod:`.device`), checkpoints and
+resume (:mod:`.checkpoint`), losses (:mod:`.losses`) and optimisers / schedules (:mod:`.optim`).
 
 Names are resolved lazily (PEP 562) so that ``python -m islr tune`` workers and other light entry points do not pay
 for importing torch until they train.
@@ -7,9 +8,10 @@ for importing torch until they train.
 import importlib
 
 _EXPORTS = {
-    "loop": ["BatchHooks", "DeviceSettings", "FitResult", "StepContext", "StepOptions", "TrainState", "evaluate", "fit",
-             "make_loader", "seed_everything", "setup_distributed", "setup_training", "train_one_epoch",
-             "training_module"],
+    "loop": ["BatchHooks", "FitResult", "StepContext", "StepOptions", "fit", "make_loader", "seed_everything",
+             "setup_training", "train_one_epoch", "training_module", "validate"],
+    "device": ["DeviceSettings", "setup_distributed"],
+    "checkpoint": ["TrainState"],
     "losses": ["DeepSupervisionLoss", "DistillationLoss", "build_loss", "class_weights", "kd_loss",
                "soft_cross_entropy"],
     "optim": ["build_optimizer", "build_scheduler"],

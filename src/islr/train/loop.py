@@ -1,8 +1,12 @@
 """One model-agnostic training loop for the CNN, the transformers and distillation.
 
-:func:`train_one_epoch`, :func:`evaluate` and :func:`fit` are the whole loop; the model family only changes the
+:func:`train_one_epoch`, :func:`validate` and :func:`fit` are the whole loop; the model family only changes the
 model, the loss object and the optional device-side batch transform. Distillation is the same loop with a frozen
-``teacher`` whose logits reach the loss (docs/architecture.md, pattern "One training loop").
+``teacher`` whose logits reach the loss (docs/architecture.md, pattern "One training loop"). Read top to bottom, this
+module follows one run: loaders, step context, set-up, one epoch of training, validation, the end of the run, and
+:func:`fit`, which ties them together. Where and how fast a step runs (AMP, channels-last, ``torch.compile``, the
+process group) is :mod:`islr.train.device`; the run's checkpoints, resume and RNG states are
+:mod:`islr.train.checkpoint`.
 
 **Batches** are dicts: ``{"x": tensor or dict of tensors, "y": (B,) long labels, "target": optional (B, C) soft
 labels}``. The model is called as ``model(**batch["x"])`` when ``x`` is a dict (e.g. ``{"x": feats, "mask": m}``),
@@ -10,14 +14,9 @@ else ``model(batch["x"])``; it returns logits (B, C) or ``(main, aux)``. Metrics
 
 **Reproducibility / resume.** At the start of every epoch the loop reseeds python, numpy and torch from
 ``(cfg.seed, epoch, rank)`` and calls ``set_epoch(epoch)`` on the loader's sampler, so the data order, dropout and
-augmentation of an epoch depend on nothing but the seed and the epoch number. ``last.pt`` (model, optimiser,
-scheduler, grad scaler, finished epoch, early-stopping state, RNG states, config) is written atomically after every
-epoch; :func:`fit` resumes from it when present. A kill mid-epoch therefore loses that epoch only, and a resumed run
-ends with the same weights as an uninterrupted one (tested on CPU). There is no mid-epoch checkpoint: resuming
-inside an epoch would need the loader to skip batches, and an epoch is minutes even on the full data.
-A folder whose ``last.pt`` was written under another config (other data, epochs, model size, …) is not continued:
-:class:`RunConfigMismatch` names the differing keys, instead of silently mixing two runs or returning a finished run
-of other settings as if it were this one.
+augmentation of an epoch depend on nothing but the seed and the epoch number. ``last.pt`` is written after every
+epoch and :func:`fit` resumes from it when present, so a resumed run ends with the same weights as an uninterrupted
+one; a folder of another config is refused (:mod:`islr.train.checkpoint`).
 
 **Validation / selection.** After every epoch the model is evaluated on ``valid_loader`` (dataset order, no
 augmentation): ``valid_loss`` is the *plain* cross-entropy of the main head (no class weights, no smoothing, so it
@@ -33,35 +32,23 @@ in ``metrics.jsonl`` and ``metrics.csv`` (epoch, train_loss, valid_loss, top1, t
 lr at the end of the epoch, seconds incl. validation, training samples/s). A resumed run first drops rows of
 epochs it will redo.
 
-**Speed settings** (:class:`DeviceSettings`, from ``TrainConfig``'s ``amp``, ``channels_last``, ``compile``,
-``compile_backend``, ``optimizer_impl`` and ``pin_memory``; each "auto" = on when training on CUDA, off on the CPU,
-which is how the full profile runs; the CPU profiles set them off):
-
-* ``amp`` — bf16 autocast where the GPU supports it (no loss scaling needed), else fp16 autocast with a
-  ``GradScaler`` (the reference's choice). "bf16" / "fp16" force one (both also run on the CPU), "off" = float32.
-* ``channels_last`` — the model and 4-D inputs (the CNN's image) in NHWC, the layout cuDNN's fast convolutions use.
-* ``compile`` — ``torch.compile`` of the training model (mode "default" under "auto"); checkpoints and evaluation
-  use the uncompiled module, whose weights it shares.
-* ``optimizer_impl`` — fused / foreach optimiser kernels (:func:`islr.train.optim.build_optimizer`).
-* ``pin_memory`` — page-locked loader batches; every host→device copy is ``non_blocking``.
-
+**Speed settings** (AMP, channels-last, ``torch.compile``, fused optimiser kernels, pinned memory) are
+:class:`~islr.train.device.DeviceSettings`, resolved from ``TrainConfig`` as :mod:`islr.train.device` describes.
 Augmentation always runs on the training device: the loader only collates raw sequences, the loop copies the batch
 and calls the family's ``batch_transform`` (:mod:`islr.pipeline`) with a generator on that device. Within a step
 nothing waits for the GPU except what the augmentations themselves need (the loss is accumulated on the device).
 
-**DDP**: launch with ``torchrun``; call :func:`setup_distributed` first (process group from RANK / WORLD_SIZE, gloo
-on CPU, nccl on CUDA) and build loaders with :func:`make_loader` (a ``DistributedSampler``). :func:`fit` then wraps
-the model in ``DistributedDataParallel``, all-reduces the training loss, gathers validation logits back into dataset
-order on every rank, and lets only rank 0 write files or print.
+**DDP**: launch with ``torchrun``; call :func:`~islr.train.device.setup_distributed` first (process group from
+RANK / WORLD_SIZE, gloo on CPU, nccl on CUDA) and build loaders with :func:`make_loader` (a ``DistributedSampler``).
+:func:`fit` then wraps the model in ``DistributedDataParallel``, all-reduces the training loss, gathers validation
+logits back into dataset order on every rank, and lets only rank 0 write files or print.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,67 +64,15 @@ from islr import runs
 from islr.config import TrainConfig
 from islr.metrics import topk_accuracy
 from islr.progress import progress_bar
+from islr.train.checkpoint import Checkpointer, TrainState, config_dict
+from islr.train.device import DeviceSettings, default_device, dist_info
 from islr.train.losses import main_logits
 from islr.train.optim import build_optimizer, build_scheduler, current_lr
 
 BatchTransform = Callable[[dict, torch.Generator], dict]
 
 
-# ----------------------------------------------------------------------------------------------------- runtime
-@dataclass(frozen=True)
-class DistInfo:
-    """Where this process sits in a (possibly single-process) run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
-def dist_info() -> DistInfo:
-    """The current process's rank and world size (0 / 1 without an initialised process group)."""
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    return DistInfo()
-
-
-def setup_distributed(backend: str | None = None) -> DistInfo:
-    """Initialise the process group from torchrun's environment (no-op when WORLD_SIZE is 1 or unset).
-
-    Args:
-        backend: "gloo" | "nccl"; default nccl on CUDA, gloo on CPU.
-
-    Returns:
-        This process's :class:`DistInfo`.
-    """
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1 and not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
-    return dist_info()
-
-
-def cleanup_distributed() -> None:
-    """Destroy the process group if one is initialised."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def default_device() -> torch.device:
-    """``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
+# ------------------------------------------------------------------------------------------ batches and seeds
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)
@@ -156,7 +91,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0
 
     Training loaders shuffle with a ``DistributedSampler`` (also in a single process: it permutes with a generator
     seeded from ``seed + epoch`` when the loop calls ``set_epoch``) and drop the last incomplete batch, as the
-    reference did. Evaluation loaders keep dataset order (sharded over ranks under DDP; :func:`evaluate` puts the
+    reference did. Evaluation loaders keep dataset order (sharded over ranks under DDP; :func:`validate` puts the
     logits back in order).
 
     Args:
@@ -180,129 +115,12 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, seed: int = 0
                       collate_fn=collate_fn, pin_memory=pin_memory, persistent_workers=False)
 
 
-def to_device(obj: Any, device: torch.device) -> Any:
-    """Move every tensor inside nested dicts / lists / tuples to ``device``."""
-    if torch.is_tensor(obj):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, dict):
-        return {k: to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_device(v, device) for v in obj)
-    return obj
-
-
 def forward(model: nn.Module, x: torch.Tensor | dict) -> Any:
     """Call ``model(**x)`` for a dict input, else ``model(x)``."""
     return model(**x) if isinstance(x, dict) else model(x)
 
 
-@dataclass(frozen=True)
-class DeviceSettings:
-    """Where a step runs and how fast: :class:`~islr.config.TrainConfig`'s speed keys resolved for one device.
-
-    Built by :meth:`from_config`; "auto" resolves to the GPU choice on CUDA and to float32 eager on the CPU (module
-    docstring, "Speed settings").
-    """
-
-    device: torch.device
-    #: Autocast dtype (None: float32). fp16 also turns the GradScaler on (:meth:`grad_scaler`).
-    amp_dtype: torch.dtype | None = None
-    #: NHWC model and 4-D inputs.
-    channels_last: bool = False
-    #: torch.compile mode of the training model (None: eager).
-    compile_mode: str | None = None
-    compile_backend: str = "inductor"
-    #: Page-locked loader memory (the copies are always ``non_blocking``).
-    pin_memory: bool = False
-    #: This process's rank in a (possibly single-process) run.
-    dist: DistInfo = field(default_factory=DistInfo)
-
-    @classmethod
-    def from_config(cls, cfg: TrainConfig, device: torch.device | str | None = None) -> "DeviceSettings":
-        """Resolve ``cfg.amp`` / ``channels_last`` / ``compile`` / ``compile_backend`` / ``pin_memory`` for ``device``.
-
-        Args:
-            cfg: the family's training block.
-            device: default ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
-
-        Raises:
-            ValueError: ``amp="bf16"`` on a CUDA GPU without bf16.
-        """
-        device = torch.device(device) if device is not None else default_device()
-        cuda = device.type == "cuda"
-        compile_mode = {"auto": "default" if cuda else None, "off": None}.get(cfg.compile, cfg.compile)
-        return cls(device, _amp_dtype(cfg.amp, device), _switch(cfg.channels_last, cuda), compile_mode,
-                   cfg.compile_backend, _switch(cfg.pin_memory, cuda), dist_info())
-
-    def describe(self) -> str:
-        """One line for a person: the device (the GPU's name on CUDA) and the speed settings in force."""
-        where = str(self.device)
-        if self.device.type == "cuda":
-            where += f" ({torch.cuda.get_device_name(self.device)})"
-        amp = "float32" if self.amp_dtype is None else f"{str(self.amp_dtype).removeprefix('torch.')} autocast"
-        compiled = "eager" if self.compile_mode is None else f"torch.compile {self.compile_mode}/{self.compile_backend}"
-        return f"training on {where}: {amp}, {'channels-last' if self.channels_last else 'NCHW'}, {compiled}"
-
-    def autocast(self):
-        """Autocast context (a no-op when ``amp_dtype`` is None)."""
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
-
-    def grad_scaler(self) -> torch.amp.GradScaler:
-        """A GradScaler, enabled only under fp16 autocast (bf16 and float32 need no loss scaling)."""
-        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-
-    def to_device(self, batch: Any) -> Any:
-        """Copy a batch to the device (non-blocking; from pinned memory when the loader pins)."""
-        return to_device(batch, self.device)
-
-    def format_input(self, x: Any) -> Any:
-        """NHWC for a 4-D image input under ``channels_last``; anything else unchanged."""
-        if self.channels_last and torch.is_tensor(x) and x.dim() == 4:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def place_model(self, model: nn.Module) -> nn.Module:
-        """Move ``model`` to the device (in place), in NHWC under ``channels_last``."""
-        model.to(self.device)
-        return model.to(memory_format=torch.channels_last) if self.channels_last else model
-
-    def compile(self, model: nn.Module) -> nn.Module:
-        """``torch.compile(model)`` with the resolved mode/backend, or ``model`` itself when compiling is off."""
-        if self.compile_mode is None:
-            return model
-        return torch.compile(model, **compile_kwargs(self.compile_mode, self.compile_backend))
-
-
-def compile_kwargs(mode: str, backend: str) -> dict[str, str]:
-    """Arguments of ``torch.compile`` for a resolved mode and backend, the same under every supported torch.
-
-    A mode ("reduce-overhead", "max-autotune", …) is an option of the inductor backend. torch ≥ 2.5 drops it for any
-    other backend, torch 2.4 hands it on to that backend (``eager() got an unexpected keyword argument 'mode'``), so it
-    is passed to inductor alone; "default" is torch's own default and is not passed at all.
-    """
-    kwargs = {"backend": backend}
-    if backend == "inductor" and mode != "default":
-        kwargs["mode"] = mode
-    return kwargs
-
-
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    bf16_ok = device.type != "cuda" or torch.cuda.is_bf16_supported()
-    if amp == "auto":
-        return torch.bfloat16 if bf16_ok else torch.float16
-    if amp == "bf16" and not bf16_ok:
-        raise ValueError(f"config train.amp = 'bf16' but {torch.cuda.get_device_name(device)} has no bf16; use "
-                         "'fp16' (with loss scaling) or 'auto'")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-
-
-def _switch(value: str, cuda: bool) -> bool:
-    return value == "on" or (value == "auto" and cuda)
-
-
+# ----------------------------------------------------------------------------------------------- step context
 @dataclass(frozen=True)
 class StepOptions:
     """The optimisation step's own numbers, from :class:`~islr.config.TrainConfig`."""
@@ -330,7 +148,7 @@ class BatchHooks:
 
 @dataclass
 class StepContext:
-    """Everything :func:`train_one_epoch` and :func:`evaluate` need besides model, data, optimiser and loss."""
+    """Everything :func:`train_one_epoch` and :func:`validate` need besides model, data, optimiser and loss."""
 
     device: DeviceSettings
     options: StepOptions = field(default_factory=StepOptions)
@@ -351,7 +169,7 @@ class StepContext:
 
     @classmethod
     def for_model(cls, model: nn.Module) -> "StepContext":
-        """Float32, no hooks, on the model's device (what :func:`evaluate` uses when given no context)."""
+        """Float32, no hooks, on the model's device (what :func:`validate` uses when given no context)."""
         return cls(DeviceSettings(next(model.parameters()).device, dist=dist_info()), StepOptions(progress=False))
 
     @property
@@ -376,7 +194,55 @@ def steps_per_epoch(loader: DataLoader, max_steps: int = 0) -> int:
     return min(n, max_steps) if max_steps > 0 else n
 
 
-# -------------------------------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------------------------------- set-up
+def setup_training(model: nn.Module, loss_fn: Callable, cfg: TrainConfig, total_steps: int,
+                   device: torch.device | str | None = None, hooks: BatchHooks | None = None, progress: bool = True
+                   ) -> tuple[StepContext, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Everything :func:`train_one_epoch` needs besides the data, as :func:`fit` builds it.
+
+    Moves ``model`` (NHWC under ``channels_last``) and a module ``loss_fn`` to the device, then builds the
+    optimiser (``cfg.optimizer_impl`` kernels) and the per-step schedule over ``total_steps``.
+
+    Returns:
+        (step context, optimiser, scheduler); wrap the model with :func:`training_module` before training.
+    """
+    ctx = StepContext.from_config(cfg, device, hooks, progress)
+    if ctx.show_progress:
+        tqdm.write(ctx.device.describe())
+    ctx.device.place_model(model)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(ctx.device.device)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha,
+                                impl=cfg.optimizer_impl, device=ctx.device.device)
+    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, total_steps, cfg.pct_start, cfg.flat_fraction)
+    return ctx, optimizer, scheduler
+
+
+def training_module(model: nn.Module, ctx: StepContext) -> nn.Module:
+    """What the training step calls: ``model`` wrapped in DDP under torchrun, then compiled when compiling is on.
+
+    Checkpoints and evaluation keep using ``model`` itself (the wrappers share its parameters).
+    """
+    return ctx.device.compile(_wrap_ddp(model, ctx))
+
+
+def _freeze(teacher: nn.Module | None, device: torch.device | str) -> nn.Module | None:
+    if teacher is None:
+        return None
+    teacher.to(device).eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
+def _wrap_ddp(model: nn.Module, ctx: StepContext) -> nn.Module:
+    if not ctx.distributed:
+        return model
+    device = ctx.device.device
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+# -------------------------------------------------------------------------------------------------- one epoch
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, loss_fn: Callable, ctx: StepContext,
                     epoch: int) -> dict[str, float]:
@@ -443,8 +309,9 @@ def _teacher_logits(teacher: nn.Module | None, x: torch.Tensor | dict) -> torch.
     return main_logits(forward(teacher, x)).float()  # (B, C); the teacher is frozen, in eval mode
 
 
+# ------------------------------------------------------------------------------------------------- validation
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader | None, ctx: StepContext | None = None
+def validate(model: nn.Module, loader: DataLoader | None, ctx: StepContext | None = None
              ) -> tuple[dict[str, float], np.ndarray]:
     """Logits and metrics of ``model`` on ``loader``, in dataset order.
 
@@ -488,37 +355,55 @@ def _gather_in_order(shard: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack(parts, dim=1).flatten(0, 1)[:n]
 
 
-def setup_training(model: nn.Module, loss_fn: Callable, cfg: TrainConfig, total_steps: int,
-                   device: torch.device | str | None = None, hooks: BatchHooks | None = None, progress: bool = True
-                   ) -> tuple[StepContext, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Everything :func:`train_one_epoch` needs besides the data, as :func:`fit` builds it.
+# ------------------------------------------------------------------------------------------- the end of a run
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
 
-    Moves ``model`` (NHWC under ``channels_last``) and a module ``loss_fn`` to the device, then builds the
-    optimiser (``cfg.optimizer_impl`` kernels) and the per-step schedule over ``total_steps``.
-
-    Returns:
-        (step context, optimiser, scheduler); wrap the model with :func:`training_module` before training.
-    """
-    ctx = StepContext.from_config(cfg, device, hooks, progress)
-    if ctx.show_progress:
-        tqdm.write(ctx.device.describe())
-    ctx.device.place_model(model)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(ctx.device.device)
-    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lookahead_k, cfg.lookahead_alpha,
-                                impl=cfg.optimizer_impl, device=ctx.device.device)
-    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.lr, total_steps, cfg.pct_start, cfg.flat_fraction)
-    return ctx, optimizer, scheduler
+    out_dir: Path
+    best_epoch: int
+    best_top1: float | None
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict]
+    oof_metrics: dict[str, float]
 
 
-def training_module(model: nn.Module, ctx: StepContext) -> nn.Module:
-    """What the training step calls: ``model`` wrapped in DDP under torchrun, then compiled when compiling is on.
+def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointer, state: TrainState,
+            ctx: StepContext, log: runs.MetricsLog, valid_index: np.ndarray | None) -> FitResult:
+    """Load the best weights; with validation, save their logits as ``oof_logits.npy`` / ``oof_index.npy``."""
+    ckpt.load_best()
+    out_dir = ckpt.last.parent
+    metrics: dict[str, float] = {}
+    if valid_loader is not None:
+        metrics, logits = validate(model, valid_loader, ctx)
+        index = np.asarray(valid_index if valid_index is not None else _dataset_index(valid_loader.dataset))
+        if len(index) != len(logits):
+            raise ValueError(f"valid_index has {len(index)} ids for {len(logits)} validation samples")
+        if ctx.is_main:
+            runs.save_oof(out_dir, logits, index)
+    ctx.device.dist.barrier()
+    return FitResult(out_dir, state.best_epoch, state.best_top1, state.next_epoch, state.stopped, list(log.rows),
+                     metrics)
 
-    Checkpoints and evaluation keep using ``model`` itself (the wrappers share its parameters).
-    """
-    return ctx.device.compile(_wrap_ddp(model, ctx))
+
+def _dataset_index(dataset: Dataset) -> np.ndarray:
+    # A Subset knows which samples of the full dataset it holds; anything else is numbered 0..N-1.
+    indices = getattr(dataset, "indices", None)
+    return np.asarray(indices) if indices is not None else np.arange(len(dataset))
 
 
+def _print_epoch(row: dict, state: TrainState, ctx: StepContext) -> None:
+    if not ctx.show_progress:
+        return
+    valid = "" if row["top1"] is None else (f" valid_loss {row['valid_loss']:.4f} top1 {row['top1']:.4f} "
+                                            f"top3 {row['top3']:.4f}")
+    stop = " (early stop)" if state.stopped else ""
+    tqdm.write(f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f}{valid} lr {row['lr']:.3g} "
+               f"{row['seconds']:.1f}s {row['samples_per_s']:.0f} samples/s{stop}")
+
+
+# ---------------------------------------------------------------------------------------------------- one run
 def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | None, cfg: TrainConfig,
         out_dir: str | Path,
         loss_fn: Callable, *, teacher: nn.Module | None = None, device: torch.device | str | None = None,
@@ -553,7 +438,8 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
     hooks = BatchHooks(batch_transform, eval_transform, _freeze(teacher, device or default_device()))
     total_steps = cfg.epochs * steps_per_epoch(train_loader, cfg.max_steps_per_epoch)
     ctx, optimizer, scheduler = setup_training(model, loss_fn, cfg, total_steps, device, hooks, progress)
-    ckpt = Checkpointer(out_dir, model, optimizer, scheduler, ctx, _config_dict(cfg, run_config))
+    ckpt = Checkpointer(out_dir, model, optimizer, scheduler, ctx.scaler, ctx.device.dist,
+                        config_dict(cfg, run_config))
     state = ckpt.restore() if resume else TrainState()
     log = runs.MetricsLog(out_dir, enabled=ctx.is_main)
     log.truncate(state.next_epoch)
@@ -565,7 +451,7 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
         seed_everything(epoch_seed(cfg.seed, epoch, ctx.device.dist.rank))
         start = time.perf_counter()
         train = train_one_epoch(trained, train_loader, optimizer, scheduler, loss_fn, ctx, epoch)
-        valid = evaluate(model, valid_loader, ctx)[0] if has_valid else {}
+        valid = validate(model, valid_loader, ctx)[0] if has_valid else {}
         row = {"epoch": epoch, "train_loss": train["train_loss"], "valid_loss": valid.get("valid_loss"),
                "top1": valid.get("top1"), "top3": valid.get("top3"), "lr": current_lr(optimizer),
                "seconds": time.perf_counter() - start,
@@ -577,209 +463,3 @@ def fit(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader | N
         if on_epoch is not None:
             on_epoch(epoch, valid.get("top1"))
     return _finish(model, valid_loader if has_valid else None, ckpt, state, ctx, log, valid_index)
-
-
-# ------------------------------------------------------------------------------------------ state and files
-@dataclass
-class TrainState:
-    """Early-stopping and selection state, saved in ``last.pt``."""
-
-    next_epoch: int = 0
-    best_top1: float | None = None
-    best_epoch: int = -1
-    bad_epochs: int = 0
-    stopped: bool = False
-
-    def update(self, epoch: int, top1: float | None, early_stop: int) -> bool:
-        """Record a finished epoch; return whether it is the new best (always, without validation)."""
-        self.next_epoch = epoch + 1
-        if top1 is None:
-            self.best_epoch = epoch
-            return True
-        if self.best_top1 is None or top1 > self.best_top1:
-            self.best_top1, self.best_epoch, self.bad_epochs = top1, epoch, 0
-            return True
-        self.bad_epochs += 1
-        self.stopped = early_stop > 0 and self.bad_epochs >= early_stop
-        return False
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` returns."""
-
-    out_dir: Path
-    best_epoch: int
-    best_top1: float | None
-    epochs_run: int
-    stopped_early: bool
-    history: list[dict]
-    oof_metrics: dict[str, float]
-
-
-class RunConfigMismatch(RuntimeError):
-    """A run folder's ``last.pt`` was written under another config than the one asked to continue it."""
-
-
-#: Config keys that may differ between a run and its continuation: they change speed, or which other runs the chain
-#: makes (split.compare), not this run's results.
-RESUME_IGNORED = ("num_workers", "eval_batch_size", "channels_last", "compile", "compile_backend", "optimizer_impl",
-                  "pin_memory", "compare")
-
-
-def config_changes(saved: dict, current: dict, defaults: dict | None = None) -> list[str]:
-    """``"key: saved → current"`` for every config value that differs.
-
-    Keys in :data:`RESUME_IGNORED` and keys the current config no longer has are not compared. A key the saved config
-    lacks (a field added by a newer islr) is compared through its default in ``defaults``: a new field's default is
-    the behaviour the old run had, so a run folder written before it is continued only if the current value is that
-    default.
-    """
-    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(node, dict):
-            return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
-        return {prefix[:-1]: node}
-
-    a, b, d = (flat(json.loads(json.dumps(c, default=str))) for c in (saved, current, defaults or {}))
-    a.update({k: d[k] for k in b.keys() - a.keys() if k in d})
-    return [f"{k}: {a[k]!r} → {b[k]!r}" for k in sorted(a.keys() & b.keys())
-            if a[k] != b[k] and k.rsplit(".", 1)[-1] not in RESUME_IGNORED]
-
-
-class Checkpointer:
-    """Atomic ``last.pt`` / ``best.pt`` of one run, written through :func:`islr.runs.save_checkpoint` (rank 0
-    writes, every rank reads).
-
-    ``last.pt``: model, model spec, optimizer, scheduler, scaler, :class:`TrainState`, RNG states, config.
-    ``best.pt``: model, model spec, epoch, top1, config. The model spec lets :func:`islr.runs.load_model` rebuild
-    the model from either file alone.
-    """
-
-    def __init__(self, out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, ctx: StepContext, config: dict):
-        self.last, self.best = runs.checkpoint_path(out_dir, "last"), runs.checkpoint_path(out_dir, "best")
-        self.model, self.optimizer, self.scheduler, self.ctx, self.config = model, optimizer, scheduler, ctx, config
-
-    def save(self, state: TrainState, best: bool) -> None:
-        if self.ctx.is_main:
-            runs.save_checkpoint(self.last, self.model, optimizer=self.optimizer.state_dict(),
-                                 scheduler=self.scheduler.state_dict(), scaler=self.ctx.scaler.state_dict(),
-                                 state=asdict(state), rng=_rng_state(), config=self.config)
-            if best:
-                runs.save_checkpoint(self.best, self.model, epoch=state.best_epoch, top1=state.best_top1,
-                                     config=self.config)
-        _barrier(self.ctx)
-
-    def restore(self) -> TrainState:
-        """Load ``last.pt`` into model / optimiser / scheduler / scaler if it exists; return the state."""
-        if not self.last.exists():
-            return TrainState()
-        payload = runs.read_checkpoint(self.last)
-        changed = config_changes(payload.get("config") or {}, self.config, _default_config_dict(self.config))
-        if changed:
-            raise RunConfigMismatch(
-                f"{self.last.parent} holds a run made with another config ({'; '.join(changed[:6])}"
-                f"{'; …' if len(changed) > 6 else ''}); continuing it would mix two runs. Delete that folder, or "
-                "train into another one (out_dir / run_name).")
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        if payload["scaler"]:
-            self.ctx.scaler.load_state_dict(payload["scaler"])
-        _set_rng_state(payload["rng"])
-        return TrainState(**payload["state"])
-
-    def load_best(self) -> None:
-        """Put the ``best.pt`` weights into the model (no-op before the first epoch)."""
-        if self.best.exists():
-            self.model.load_state_dict(runs.read_checkpoint(self.best)["model"])
-
-
-def _finish(model: nn.Module, valid_loader: DataLoader | None, ckpt: Checkpointer, state: TrainState,
-            ctx: StepContext, log: runs.MetricsLog, valid_index: np.ndarray | None) -> FitResult:
-    """Load the best weights; with validation, save their logits as ``oof_logits.npy`` / ``oof_index.npy``."""
-    ckpt.load_best()
-    out_dir = ckpt.last.parent
-    metrics: dict[str, float] = {}
-    if valid_loader is not None:
-        metrics, logits = evaluate(model, valid_loader, ctx)
-        index = np.asarray(valid_index if valid_index is not None else _dataset_index(valid_loader.dataset))
-        if len(index) != len(logits):
-            raise ValueError(f"valid_index has {len(index)} ids for {len(logits)} validation samples")
-        if ctx.is_main:
-            runs.save_oof(out_dir, logits, index)
-    _barrier(ctx)
-    return FitResult(out_dir, state.best_epoch, state.best_top1, state.next_epoch, state.stopped, list(log.rows),
-                     metrics)
-
-
-def _dataset_index(dataset: Dataset) -> np.ndarray:
-    # A Subset knows which samples of the full dataset it holds; anything else is numbered 0..N-1.
-    indices = getattr(dataset, "indices", None)
-    return np.asarray(indices) if indices is not None else np.arange(len(dataset))
-
-
-def _freeze(teacher: nn.Module | None, device: torch.device | str) -> nn.Module | None:
-    if teacher is None:
-        return None
-    teacher.to(device).eval()
-    teacher.requires_grad_(False)
-    return teacher
-
-
-def _wrap_ddp(model: nn.Module, ctx: StepContext) -> nn.Module:
-    if not ctx.distributed:
-        return model
-    device = ctx.device.device
-    device_ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-
-
-def _barrier(ctx: StepContext) -> None:
-    if ctx.distributed:
-        dist.barrier()
-
-
-def _config_dict(cfg: Any, run_config: Any) -> dict:
-    def plain(obj: Any) -> Any:
-        return asdict(obj) if is_dataclass(obj) else obj
-
-    return {"train": plain(cfg), "run": plain(run_config)}
-
-
-def _default_config_dict(config: dict) -> dict:
-    """:func:`_config_dict` of default-constructed configs of the same types (the ``defaults`` of
-    :func:`config_changes`)."""
-    from islr.config import Config, TrainConfig
-
-    return {"train": asdict(TrainConfig()), "run": asdict(Config()) if config.get("run") is not None else None}
-
-
-def _rng_state() -> dict:
-    np_state = np.random.get_state(legacy=False)
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
-                      "gauss": float(np_state["gauss"])}}
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    np_state = state["numpy"]
-    np.random.set_state({"bit_generator": "MT19937",
-                         "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
-                         "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
-
-
-def _print_epoch(row: dict, state: TrainState, ctx: StepContext) -> None:
-    if not ctx.show_progress:
-        return
-    valid = "" if row["top1"] is None else (f" valid_loss {row['valid_loss']:.4f} top1 {row['top1']:.4f} "
-                                            f"top3 {row['top3']:.4f}")
-    stop = " (early stop)" if state.stopped else ""
-    tqdm.write(f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f}{valid} lr {row['lr']:.3g} "
-               f"{row['seconds']:.1f}s {row['samples_per_s']:.0f} samples/s{stop}")

@@ -18,7 +18,8 @@ from islr.data import SequenceDataset, collate_sequences, training_sampler
 from islr.models import create_model
 from islr.models.families import FAMILIES
 from islr.splits import FULL_DATA, fold_indices, make_folds
-from islr.train.loop import DeviceSettings, FitResult, dist_info, fit, make_loader
+from islr.train.device import DeviceSettings, dist_info
+from islr.train.loop import FitResult, fit, make_loader
 from islr.train.losses import build_loss
 
 
