@@ -24,7 +24,11 @@ from islr.export.runtime import signature_runner
 from islr.export.tflite import INPUT_NAME, convert_concrete
 from islr.export.transfer import to_keras
 from islr.models import create_model
+from islr.preprocess.settings import CNNInput, TransformerInput
 from islr.report import record_benchmark
+
+#: The input settings of the default-size models timmed here (create_model's defaults).
+CNN_INPUT, TRANSFORMER_INPUT = CNNInput(), TransformerInput()
 
 DEFAULT_REAL_DIR = checks.shared_real_sample(Path(__file__))
 
@@ -41,12 +45,13 @@ def branches() -> dict[str, tuple[bytes, str]]:
     cnn = to_keras(create_model("effnet_b0", hypercolumn_blocks=0).eval())
     raw = tf.TensorSpec([None, 543, 3], tf.float32, name=INPUT_NAME)
     feats = tf.TensorSpec([1, None, 972], tf.float32, name=INPUT_NAME)
-    image = tf.TensorSpec([1, 160, 80, 3], tf.float32, name=INPUT_NAME)
+    image = tf.TensorSpec([1, CNN_INPUT.n_frames, CNN_INPUT.points, 3], tf.float32, name=INPUT_NAME)
     out = {
-        "cnn preprocessing": (_tflite(lambda x: {"outputs": tf.reshape(tf_preprocess.cnn_input(x), (-1,))[:250]},
-                                      raw), "raw"),
+        "cnn preprocessing": (_tflite(
+            lambda x: {"outputs": tf.reshape(tf_preprocess.model_input(x, CNN_INPUT), (-1,))[:250]}, raw), "raw"),
         "transformer preprocessing": (_tflite(
-            lambda x: {"outputs": tf.reduce_sum(tf_preprocess.transformer_input(x), axis=1)[0, :250]}, raw), "raw"),
+            lambda x: {"outputs": tf.reduce_sum(tf_preprocess.model_input(x, TRANSFORMER_INPUT), axis=1)[0, :250]},
+            raw), "raw"),
     }
     for p in ("fp32", "dynamic_int8"):
         out[f"bert model {p}"] = (_tflite(lambda x: {"outputs": bert(x, training=False)}, feats, p), "features")
@@ -66,8 +71,8 @@ def main() -> None:
 
     seqs = [read_landmarks(f) for f in files]
     inputs = {"raw": seqs,
-              "features": [tf_preprocess.transformer_input(tf.constant(x)).numpy() for x in seqs],
-              "image": [tf_preprocess.cnn_input(tf.constant(x)).numpy() for x in seqs]}
+              "features": [tf_preprocess.model_input(tf.constant(x), TRANSFORMER_INPUT).numpy() for x in seqs],
+              "image": [tf_preprocess.model_input(tf.constant(x), CNN_INPUT).numpy() for x in seqs]}
     fns = {}
     graphs = {**branches(), **{f"ensemble {p.stem}": (p.read_bytes(), "raw") for p in args.ensemble}}
     for name, (data, kind) in graphs.items():

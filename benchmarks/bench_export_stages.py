@@ -34,6 +34,7 @@ from islr.export.tflite import INPUT_NAME, convert_concrete
 from islr.export.transfer import to_keras
 from islr.io import read_landmarks
 from islr.models import create_model
+from islr.preprocess.settings import CNNInput, TransformerInput
 from islr.report import record_benchmark
 
 DEFAULT_REAL_DIR = checks.shared_real_sample(Path(__file__))
@@ -108,11 +109,12 @@ def main() -> None:
     args = parser.parse_args()
     files = checks.sample_files() + (checks.sample_files(args.real_dir) if args.real_dir else [])
     seqs = [read_landmarks(f) for f in files]
-    images = [tf_preprocess.cnn_input(tf.constant(x)).numpy() for x in seqs]
-    feats = [tf_preprocess.transformer_input(tf.constant(x)).numpy() for x in seqs]
+    cnn_input, transformer_input = CNNInput(), TransformerInput()  # the default-size models' settings below
+    images = [tf_preprocess.model_input(tf.constant(x), cnn_input).numpy() for x in seqs]
+    feats = [tf_preprocess.model_input(tf.constant(x), transformer_input).numpy() for x in seqs]
     data = f"{len(seqs)} real asl-signs sequences (median T {np.median([len(s) for s in seqs]):.0f})"
     torch.manual_seed(0)
-    image_spec = tf.TensorSpec([1, 160, 80, 3], tf.float32, name=INPUT_NAME)
+    image_spec = tf.TensorSpec([1, cnn_input.n_frames, cnn_input.points, 3], tf.float32, name=INPUT_NAME)
     feat_spec = tf.TensorSpec([1, None, 972], tf.float32, name=INPUT_NAME)
     cnn = create_model("effnet_b0", hypercolumn_blocks=0).eval()
     keras_cnn = to_keras(cnn, "keras")

@@ -34,6 +34,7 @@ from islr.config import get_config
 from islr.data import SequenceDataset, collate_sequences, is_real, load_dataset
 from islr.ensemble import fit_weights
 from islr.metrics import topk_accuracy
+from islr.models import model_inputs
 from islr.models.families import FAMILIES
 from islr.report import record_benchmark
 from islr.splits import make_folds
@@ -51,7 +52,7 @@ def held_out_logits(cfg, prepared, family: str, model: torch.nn.Module, rows: np
     loader = make_loader(SequenceDataset(prepared, rows, spec.pipeline.points), 64, train=False,
                          collate_fn=collate_sequences)
     ctx = StepContext.for_model(model)
-    ctx.hooks = BatchHooks(eval_transform=spec.pipeline(cfg, train=False))
+    ctx.hooks = BatchHooks(eval_transform=spec.pipeline(cfg, train=False, inputs=model_inputs(model)))
     return validate(model, loader, ctx)[1]
 
 

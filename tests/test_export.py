@@ -14,7 +14,7 @@ from islr.export.keras_models import build_keras_effnet, feature_map_sizes
 from islr.export.tflite import PRECISIONS, SUBMISSION_PRECISION, build_tflite, convert, interpreter, run_tflite, \
     signature_runner
 from islr.export.transfer import WeightTransferError, to_keras, transfer_weights
-from islr.models import create_model
+from islr.models import create_model, model_inputs
 
 TEST_MODELS = ["effnet_test", "bert_test", "deberta_test"]
 TOL = checks.PARITY_TOL
@@ -244,7 +244,8 @@ def test_stage_profile_cuts_follow_the_stages_and_end_with_the_whole_model(model
     tr_cuts = bench.transformer_cuts(bert)
     assert len(tr_cuts) == 1 + models["bert_test"].num_layers and tr_cuts[-1][1] is bert
     # The profile converts and times every cut on real inputs; stage times add up to the whole model's time.
-    images = [checks.tf_preprocess.cnn_input(tf.constant(x)).numpy() for x in list(sequences.values())[:3]]
+    cnn_input = model_inputs(models["effnet_test"])
+    images = [checks.tf_preprocess.model_input(tf.constant(x), cnn_input).numpy() for x in list(sequences.values())[:3]]
     table = bench.profile(cuts, tf.TensorSpec([1, 160, 80, 3], tf.float32, name="inputs"), images, rounds=1)
     assert list(table["stage"]) == [label for label, _ in cuts]
     assert np.isclose(table["stage_ms"].sum(), table["cumulative_ms"].iloc[-1])

@@ -11,9 +11,10 @@ from islr import runs
 from islr.config import get_config
 from islr.data import SequenceDataset, collate_sequences
 from islr.metrics import topk_accuracy
-from islr.models import create_model, model_spec
+from islr.models import create_model, model_inputs, model_spec
 from islr.models.families import FAMILIES
 from islr.models.transformer import truncate_layers
+from islr.preprocess.settings import CNNInput, TransformerInput
 from islr.train import distill
 from islr.train.loop import forward, validate
 from islr.train.run import train_fold
@@ -101,9 +102,12 @@ def test_model_spec_holds_every_argument_but_the_initial_weights_file():
     assert spec["model"] == "effnet_test" and spec["kwargs"]["hypercolumn_blocks"] == 2
     assert spec["kwargs"]["drop_rate"] == 0.1055  # defaults are recorded, not only the overrides
     assert "pretrained_path" not in spec["kwargs"]
-    student = truncate_layers(create_model("deberta", hidden=32, layers=3, heads=2, intermediate=64), 2)
-    spec = model_spec(student)
+    assert spec["input"] == {"n_frames": 160, "points": 80, "dominant_hand": True}  # the input settings, defaults
+    teacher = create_model("deberta", hidden=32, layers=3, heads=2, intermediate=64, max_len=50,
+                           input_config={"max_len": 30})
+    spec = model_spec(truncate_layers(teacher, 2))
     assert spec["model"] == "deberta" and spec["kwargs"]["layers"] == 2 and spec["kwargs"]["hidden"] == 32
+    assert spec["input"] == {"max_len": 30, "features": 972}  # the student is fed as its teacher
     assert model_spec(nn.Linear(2, 2)) is None
 
 
@@ -189,14 +193,15 @@ def test_data_sources_are_named_from_their_folder(monkeypatch, tmp_path, sample_
     assert data.describe_source(other).label == "asl-signs-layout folder my_signs (3 sequences)"
 
 
-def test_a_cnn_trained_without_the_dominant_hand_mirror_is_not_exported(prepared, tmp_path, monkeypatch):
-    """Every export graph mirrors to the dominant hand, so a CNN trained on the reference's unmirrored input would
-    be served inputs it never saw: trained_models (the export's source) refuses it."""
+def test_a_cnn_trained_without_the_dominant_hand_mirror_carries_that_setting(prepared, tmp_path, monkeypatch):
+    """A CNN trained on the reference's unmirrored input records it in its input settings, so trained_models (the
+    export's source) hands it on with them and every export feeds it unmirrored (tests/test_model_inputs.py)."""
     monkeypatch.setenv("ISLR_OUTPUTS", str(tmp_path))
     cfg = get_config("smoke", {"split.n_folds": 4, "cnn.dominant_hand": False}, run_name="unmirrored")
-    train_fold(cfg, prepared, "cnn", kind="random", fold=0, progress=False)
-    for family in ("bert", "deberta"):  # the other members, so that only the CNN can be the reason
+    for family in ("cnn", "bert", "deberta"):  # the whole ensemble, as the export reads it
         train_fold(cfg, prepared, family, kind="random", fold=0, progress=False)
-    with pytest.raises(ValueError, match="dominant_hand = False"):
-        runs.trained_models(cfg, "random")
-    assert runs.load_model(runs.run_folder(cfg, "cnn", "random", 0)) is not None  # the checkpoint itself loads
+    models = runs.trained_models(cfg, "random")
+    assert model_inputs(models["cnn"]) == CNNInput(dominant_hand=False)
+    assert runs.read_checkpoint(runs.checkpoint_path(runs.run_folder(cfg, "cnn", "random", 0)))[
+        "model_spec"]["input"]["dominant_hand"] is False
+    assert model_inputs(models["bert"]) == TransformerInput(max_len=cfg.transformer.max_len)

@@ -137,6 +137,8 @@ class CNNConfig:
     """EfficientNet-B0 on the 160×80×3 landmark image (docs/method.md §1, §4)."""
 
     model: str = "effnet_b0"
+    #: Frames of the image (its height; the method's 160). Recorded in the model's input settings
+    #: (islr.preprocess.settings.CNNInput), which every export and evaluation builds the image from.
     n_frames: int = 160
     drop_rate: float = 0.1055
     drop_path_rate: float = 0.2
@@ -148,9 +150,9 @@ class CNNConfig:
     #: Local file with ImageNet weights for the backbone ("" = random init; nothing is fetched from a hub).
     pretrained_path: str = ""
     #: Mirror each sequence so that its more-present hand is in the left-hand columns before the image is built
-    #: (islr.preprocess.cnn.left_dominant), as the transformers pick their hand. Every export graph does this step,
-    #: so False (the reference's CNN) is for measurements only (benchmarks/cnn_real.py); exporting such a model is
-    #: refused.
+    #: (islr.preprocess.cnn.left_dominant), as the transformers pick their hand. False (the reference's CNN) is for
+    #: measurements (benchmarks/cnn_real.py); the model records it in its input settings (with n_frames), and its
+    #: exports leave the mirror out.
     dominant_hand: bool = True
 
 
@@ -158,6 +160,8 @@ class CNNConfig:
 class TransformerConfig:
     """BERT / DeBERTa-v2 on 972 features per frame (docs/method.md §2, §4)."""
 
+    #: Frames kept at most (the method's 96); the model's positional table and its input settings
+    #: (islr.preprocess.settings.TransformerInput), which every export and evaluation subsamples with.
     max_len: int = 96
     hidden: int = 256
     layers: int = 4

@@ -2,11 +2,12 @@
 
 MODEL is either a Kaggle-contract TFLite file (called per file exactly like the competition harness, through
 :class:`islr.predict.TFLiteSignModel`) or a training checkpoint (``best.pt``, or the run folder holding it), read
-through :func:`islr.runs.open_checkpoint` (model, family and config from the file) and run with the training's own
-deterministic preprocessing (the ``eval`` transform of its family's pipeline, built from the config stored in the
-checkpoint). :func:`open_scorer` turns either into a scoring function. DIR is any folder in the asl-signs layout
-(``train.csv`` + ``train_landmark_files/``). Every file is scored on its own (no batching, no padding), so the numbers
-are those of a user calling the model on that file.
+through :func:`islr.runs.open_checkpoint` (model, family, input settings and config from the file) and run with the
+training's own deterministic preprocessing (the ``eval`` transform of its family's pipeline, with the input settings
+stored in the checkpoint's model spec: ``n_frames``, ``dominant_hand``, ``max_len``). :func:`open_scorer` turns
+either into a scoring function. DIR is any folder in the asl-signs layout (``train.csv`` +
+``train_landmark_files/``). Every file is scored on its own (no batching, no padding), so the numbers are those of a
+user calling the model on that file.
 
 The result (:class:`Evaluation`) holds one row per sequence and gives: top-1 / top-5 over the 250 signs, top-1 among
 only the signs present in the folder (e.g. hello vs thankyou), per-participant and per-sign accuracy, and the
@@ -45,9 +46,9 @@ SCORE_KIND = "raw logit"
 class CheckpointModel:
     """A training checkpoint as a (T, 543, 3) → (250,) raw-logit function, with the training's eval preprocessing.
 
-    The model, its family and its run config come from the file (:func:`islr.runs.open_checkpoint`); the family's
-    pipeline (:data:`islr.models.families.FAMILIES`) with that config gives the eval transform (a checkpoint that
-    stores no run config gets the default config's).
+    The model, its family, its input settings and its run config come from the file
+    (:func:`islr.runs.open_checkpoint`); the family's pipeline (:data:`islr.models.families.FAMILIES`) with those
+    input settings gives the eval transform.
 
     Args:
         path: ``best.pt`` or the run folder holding it.
@@ -75,7 +76,8 @@ class CheckpointModel:
         self.config = ckpt.config or Config()
         pipeline = FAMILIES[self.family].pipeline
         self.points = np.asarray(pipeline.points)
-        self.transform = pipeline(self.config, train=False)  # the eval transform the training loop used
+        # The eval transform the training loop used, fed as the model was trained (the settings in its spec).
+        self.transform = pipeline(self.config, train=False, inputs=ckpt.inputs)
         self.name = f"{self.family} checkpoint {path.parent.name}/{path.name}"
 
     def __call__(self, landmarks: np.ndarray) -> np.ndarray:

@@ -16,9 +16,9 @@ Layout under ``outputs/runs/<run_name>/`` (:func:`run_root`)::
 
 One model folder holds:
 
-* ``best.pt`` — ``{"model": state_dict, "model_spec": {"model": name, "kwargs": {...}}, "epoch", "top1",
-  "config": {"train": ..., "run": ...}}``: the spec rebuilds the architecture alone and names the model's family
-  (:func:`open_checkpoint`, :func:`load_model`);
+* ``best.pt`` — ``{"model": state_dict, "model_spec": {"model": name, "kwargs": {...}, "input": {...}}, "epoch",
+  "top1", "config": {"train": ..., "run": ...}}``: the spec rebuilds the architecture alone, names the model's family
+  and holds its input settings (:func:`open_checkpoint`, :func:`load_model`, :func:`islr.models.model_inputs`);
 * ``last.pt`` — the same plus optimiser, scheduler, grad scaler, training state and RNG states (resume);
 * ``metrics.jsonl`` / ``metrics.csv`` — one row per epoch (:class:`MetricsLog`);
 * ``oof_logits.npy`` (N_valid, C) float32 and ``oof_index.npy`` (N_valid,) int64 — validation logits of the best
@@ -44,7 +44,8 @@ from torch import nn
 
 from islr import paths
 from islr.config import Config
-from islr.models import create_model, model_family, model_spec
+from islr.models import create_model, model_family, model_inputs, model_spec, stored_inputs
+from islr.preprocess.settings import CNNInput, TransformerInput
 from islr.splits import FULL_DATA
 
 #: The ensemble members, in the order of the reference's formula (docs/method.md §7).
@@ -186,10 +187,12 @@ class Checkpoint:
     Attributes:
         path: the ``.pt`` file.
         model: the model rebuilt from the stored spec, with the stored weights, in eval mode.
-        spec: ``{"model": registry name, "kwargs": {...}}`` (:func:`islr.models.model_spec`).
+        spec: ``{"model": registry name, "kwargs": {...}, "input": {...}}`` (:func:`islr.models.model_spec`; the input
+            settings filled in for a checkpoint written before specs held them, :func:`islr.models.stored_inputs`).
         family: "cnn" | "bert" | "deberta", the family the spec's model is registered under.
         config: the resolved run config it was trained with (None for a checkpoint that stores none).
         epoch: the epoch it was saved at (None if not stored).
+        inputs: the settings of the model's input (:mod:`islr.preprocess.settings`), from the spec.
     """
 
     path: Path
@@ -198,11 +201,14 @@ class Checkpoint:
     family: str
     config: Config | None
     epoch: int | None
+    inputs: CNNInput | TransformerInput
 
 
 def open_checkpoint(source: str | Path, which: str = "best") -> Checkpoint:
-    """Read a checkpoint and rebuild its model from the file alone: architecture and family from the stored spec,
-    the run config it stores, the weights; the model in eval mode.
+    """Read a checkpoint and rebuild its model from the file alone: architecture, family and input settings from
+    the stored spec, the run config it stores, the weights; the model in eval mode. A spec written before specs held
+    input settings gets them from the stored run config (:func:`islr.models.stored_inputs`: the CNN's
+    ``cnn.n_frames`` / ``cnn.dominant_hand``, else the defaults; a transformer's own ``max_len``).
 
     Args:
         source: a model folder (then ``which`` picks best.pt / last.pt) or a ``.pt`` file.
@@ -225,14 +231,18 @@ def open_checkpoint(source: str | Path, which: str = "best") -> Checkpoint:
         family = model_family(spec["model"])
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from err
-    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG stream alone
-        model = create_model(spec["model"], **spec["kwargs"])
+    run = (ckpt.get("config") or {}).get("run")
+    config = Config().override(run) if run else None
+    try:
+        with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG stream alone
+            model = create_model(spec["model"], input_config=stored_inputs(spec, config), **spec["kwargs"])
+    except ValueError as err:  # input settings this islr cannot build, or that do not fit the model
+        raise CheckpointError(f"{path}: {err}") from err
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
         raise CheckpointError(f"{path}: the weights do not fit its spec {spec}: {err}") from err
-    run = (ckpt.get("config") or {}).get("run")
-    return Checkpoint(path, model.eval(), spec, family, Config().override(run) if run else None, ckpt.get("epoch"))
+    return Checkpoint(path, model.eval(), model_spec(model), family, config, ckpt.get("epoch"), model_inputs(model))
 
 
 def load_model(source: str | Path, which: str = "best") -> nn.Module:
@@ -422,10 +432,7 @@ def trained_models(cfg: Config, kind: str | None = None, fold: int | None = None
         if not checkpoint_path(folder).exists():
             raise FileNotFoundError(f"no trained {family} at {checkpoint_path(folder)}; run notebook 02/03 "
                                     "(or islr.train.run.train_fold) first")
-        models[family] = load_model(folder)
-        if family == "cnn" and not load_config(folder).cnn.dominant_hand:
-            raise ValueError(f"{folder}: this CNN was trained with cnn.dominant_hand = False, but every export graph "
-                             "and islr predict mirror sequences to the dominant hand; retrain it with the default")
+        models[family] = load_model(folder)  # with its input settings: the export feeds each as it was trained
     return models
 
 

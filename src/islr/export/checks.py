@@ -5,10 +5,14 @@ checked by code, never by eye (docs/architecture.md, pattern "Every export is ch
 
 * :func:`parity_sequences`: the real sample files plus the edge cases the harness can send: a 1-frame sequence,
   an all-NaN sequence and a >160-frame sequence made by concatenating real files.
-* :func:`preprocess_parity`: TF preprocessing vs torch preprocessing per sequence (max abs difference).
+* :func:`preprocess_parity`: TF preprocessing vs torch preprocessing per sequence (max abs difference), at given
+  input settings.
 * :func:`parity`: logits of torch vs Keras vs TFLite vs ONNX, per sequence, for one model or a weighted ensemble.
-  The torch reference is the *training* path: padded (1, 96, 972) features with the attention mask for the
-  transformers, the (1, 3, 160, 80) image for the CNN.
+  The torch reference is the *training* path with the model's own input settings (:func:`islr.models.model_inputs`:
+  ``n_frames``, ``dominant_hand``, ``max_len``): the family pipeline's eval transform
+  (:func:`islr.pipeline.eval_input`), the (1, 3, n_frames, 80) image for the CNN and the features of the ≤ max_len
+  kept frames with their mask for the transformers. An export built with other settings than the model was trained
+  with therefore fails it.
 * :func:`finite_on_fuzz`: hostile inputs (0 and 1 frames, all-NaN, ±inf, 1,000 frames, missing hands) → finite
   logits. ±inf is treated as missing inside the TFLite graph (:mod:`islr.export.tf_preprocess`).
 * :func:`size_mb`, :func:`latency`: file size and median per-sequence latency in the Kaggle harness call pattern.
@@ -29,11 +33,14 @@ import torch
 from islr import paths
 from islr.export import tf_preprocess
 from islr.export._tf import tf
-from islr.export.onnx import export_onnx, model_input, run_onnx, session
+from islr.export.onnx import export_onnx, model_input, onnx_model_spec, run_onnx, session
 from islr.export.tflite import keras_ensemble, run_tflite, signature_runner
 from islr.export.transfer import model_kind
 from islr.io import read_landmarks
+from islr.models import model_inputs
+from islr.pipeline import eval_input
 from islr.preprocess.cnn import cnn_input_single
+from islr.preprocess.settings import INPUT_TYPES, CNNInput, TransformerInput
 from islr.preprocess.transformer import transformer_input_single
 
 #: Logit agreement required between any two backends (float32 end to end).
@@ -77,19 +84,25 @@ def parity_sequences(sample_dir: str | Path | None = None, long_frames: int = 16
     return seqs
 
 
-def preprocess_parity(sequences: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def preprocess_parity(sequences: Mapping[str, np.ndarray], cnn: CNNInput = CNNInput(),
+                      transformer: TransformerInput = TransformerInput()) -> pd.DataFrame:
     """Max abs difference of TF vs torch preprocessing per sequence (CNN image and transformer features).
+
+    Args:
+        sequences: name → raw (T, 543, 3) float32 sequence.
+        cnn: the CNN input settings both copies are run with (``n_frames``, ``dominant_hand``).
+        transformer: the transformer input settings (``max_len``).
 
     Returns:
         DataFrame indexed by sequence: frames, cnn_max_abs, transformer_max_abs, transformer_frames_match.
     """
-    cnn_fn = tf.function(tf_preprocess.cnn_input, reduce_retracing=True)
-    tr_fn = tf.function(tf_preprocess.transformer_input, reduce_retracing=True)
+    cnn_fn = tf.function(lambda x: tf_preprocess.model_input(x, cnn), reduce_retracing=True)
+    tr_fn = tf.function(lambda x: tf_preprocess.model_input(x, transformer), reduce_retracing=True)
     rows = {}
     for name, x in sequences.items():
         with single_torch_thread():
-            image = cnn_input_single(x).permute(1, 2, 0).numpy()  # (160, 80, 3)
-            feats, mask = transformer_input_single(x)
+            image = cnn_input_single(x, cnn.n_frames, cnn.dominant_hand).permute(1, 2, 0).numpy()  # (n_frames, 80, 3)
+            feats, mask = transformer_input_single(x, transformer.max_len)
         n = int(mask.sum())
         tf_image = cnn_fn(tf.constant(x)).numpy()[0]
         tf_feats = tr_fn(tf.constant(x)).numpy()[0]
@@ -102,12 +115,13 @@ def preprocess_parity(sequences: Mapping[str, np.ndarray]) -> pd.DataFrame:
 
 
 def torch_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    """(C,) logits of one raw (T, 543, 3) sequence through the torch preprocessing and model (training path)."""
+    """(C,) logits of one raw (T, 543, 3) sequence through the training path: the eval transform of the model's
+    family pipeline with the model's own input settings (:func:`islr.pipeline.eval_input`,
+    :func:`islr.models.model_inputs`), then the model (in eval mode)."""
     with torch.no_grad():
-        if model_kind(model) == "cnn":
-            return model(cnn_input_single(x)[None]).numpy()[0]
-        feats, mask = transformer_input_single(x)  # (96, 972) zero-padded, (96,) mask
-        return model(feats[None], mask[None]).numpy()[0]
+        inputs = eval_input(model_inputs(model), x)  # (1, 3, n_frames, 80) | {"x": (1, n, 972), "mask": (1, n)}
+        out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+        return out.numpy()[0]
 
 
 @contextlib.contextmanager
@@ -136,6 +150,11 @@ def parity(models: Mapping[str, torch.nn.Module], sequences: Mapping[str, np.nda
            onnx_dir: str | Path | None = None, depthwise: str | None = None) -> pd.DataFrame:
     """Logits of torch vs Keras vs TFLite vs ONNX per sequence (max abs difference to torch).
 
+    Every backend is fed as the model's input settings say (:func:`islr.models.model_inputs`): torch through the
+    training's eval transform (:func:`torch_logits`), Keras through the TF preprocessing built from the settings,
+    ONNX through the torch preprocessing with the settings stored in each exported file (:func:`islr.export.onnx
+    .onnx_model_spec`), TFLite through the preprocessing its graph was built with.
+
     Args:
         models: name → torch model (one model, or the ensemble members).
         sequences: name → raw (T, 543, 3) float32 sequence (e.g. :func:`parity_sequences`).
@@ -150,29 +169,31 @@ def parity(models: Mapping[str, torch.nn.Module], sequences: Mapping[str, np.nda
     """
     models = {k: copy.deepcopy(m).eval() for k, m in models.items()}
     weights = dict(weights) if weights is not None else {k: 1.0 for k in models}
-    keras_models, kinds = keras_ensemble(models, depthwise)
+    keras_models, inputs = keras_ensemble(models, depthwise)
     runner = signature_runner(tflite_model) if tflite_model is not None else None
-    sessions = ({k: session(export_onnx(m, Path(onnx_dir) / f"{k}.onnx")) for k, m in models.items()}
-                if onnx_dir is not None else None)
-    # The CNN input is always (1, 160, 80, 3): trace it once. Transformer inputs change length: run eagerly (a
-    # traced function would retrace for every length).
-    keras_fns = {k: tf.function(m) if kinds[k] == "cnn" else m for k, m in keras_models.items()}
+    sessions, onnx_inputs = None, None
+    if onnx_dir is not None:
+        files = {k: export_onnx(m, Path(onnx_dir) / f"{k}.onnx") for k, m in models.items()}
+        sessions = {k: session(f) for k, f in files.items()}
+        stored = {k: onnx_model_spec(f) for k, f in files.items()}  # the settings that travel with each file
+        onnx_inputs = {k: INPUT_TYPES[s["kind"]].from_dict(s["input"]) for k, s in stored.items()}
+    # A CNN input has one static shape (1, n_frames, 80, 3): trace it once. Transformer inputs change length: run
+    # eagerly (a traced function would retrace for every length).
+    keras_fns = {k: tf.function(m) if inputs[k].kind == "cnn" else m for k, m in keras_models.items()}
     rows = {}
     with single_torch_thread():
         for name, x in sequences.items():
             ref = sum(weights[k] * torch_logits(m, x) for k, m in models.items())
-            inputs = {kind: fn(tf.constant(x)) for kind, fn in (("cnn", tf_preprocess.cnn_input),
-                                                                ("transformer", tf_preprocess.transformer_input))
-                      if kind in kinds.values()}
-            keras_out = sum(weights[k] * np.asarray(keras_fns[k](inputs[kinds[k]], training=False))[0]
+            tf_inputs = {s: tf_preprocess.model_input(tf.constant(x), s) for s in set(inputs.values())}
+            keras_out = sum(weights[k] * np.asarray(keras_fns[k](tf_inputs[inputs[k]], training=False))[0]
                             for k in models)
             row = dict(frames=len(x), max_abs_logit=float(np.abs(ref).max()), keras=_max_abs(keras_out, ref),
                        tflite=np.nan, onnx=np.nan)
             if runner is not None:
                 row["tflite"] = _max_abs(run_tflite(runner, x), ref)
             if sessions is not None:
-                onnx_out = sum(weights[k] * run_onnx(sessions[k], model_input(model_kind(m), x))[0]
-                               for k, m in models.items())
+                onnx_out = sum(weights[k] * run_onnx(sessions[k], model_input(onnx_inputs[k], x))[0]
+                               for k in models)
                 row["onnx"] = _max_abs(onnx_out, ref)
             rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -60,7 +60,7 @@ class ShiftAddDepthwiseConv2D(layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(channels,), initializer="zeros") if self.use_bias else None
 
     def call(self, x):
-        h, w = int(x.shape[1]), int(x.shape[2])  # static: the CNN input is always 160×80
+        h, w = int(x.shape[1]), int(x.shape[2])  # static: the CNN input is n_frames×80 (the model's settings)
         kh, kw = self.kernel_size
         s = self.strides
         ho, wo = (h - kh) // s + 1, (w - kw) // s + 1
@@ -161,7 +161,8 @@ def build_keras_effnet(model: nn.Module, depthwise: str = DEFAULT_DEPTHWISE,
     Args:
         model: The torch model (its ``backbone`` is a timm EfficientNet); only its structure is read.
         depthwise: "shift_add" or "keras" (see the module docstring).
-        input_shape: (H, W, C) of the image: 160 frames × 80 points × xyz.
+        input_shape: (H, W, C) of the image: n_frames × 80 points × xyz (the model's input settings,
+            :func:`islr.models.model_inputs`; 160 frames by default).
 
     Returns:
         ``keras.Model`` (1, H, W, C) → (1, num_classes) logits; layer names are the torch module paths.

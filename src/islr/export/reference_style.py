@@ -25,10 +25,12 @@ from torch import nn
 from islr.export import tf_preprocess
 from islr.export._tf import tf
 from islr.export.tflite import REFERENCE_WEIGHTS, ServingModule, convert
-from islr.export.transfer import model_kind, to_keras
+from islr.export.transfer import to_keras
 from islr.landmarks import CNN_POINTS
-from islr.preprocess.cnn import N_FRAMES, STD_EPS
-from islr.preprocess.transformer import HAND_ANGLE_POINTS, HAND_PAIRS, LIP_ANGLE_POINTS, LIP_PAIRS, MAX_LEN
+from islr.models import model_inputs
+from islr.preprocess.cnn import STD_EPS
+from islr.preprocess.settings import CNNInput, TransformerInput
+from islr.preprocess.transformer import HAND_ANGLE_POINTS, HAND_PAIRS, LIP_ANGLE_POINTS, LIP_PAIRS
 
 
 def _boolean_mask_stats(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -40,19 +42,20 @@ def _boolean_mask_stats(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return mean, tf.sqrt(var)
 
 
-def cnn_input(x: tf.Tensor) -> tf.Tensor:
-    """(T, 543, 3) → (1, 160, 80, 3): reference-style CNN preprocessing (module docstring)."""
+def cnn_input(x: tf.Tensor, inputs: CNNInput) -> tf.Tensor:
+    """(T, 543, 3) → (1, n_frames, 80, 3): reference-style CNN preprocessing (module docstring); of the model's
+    input settings only ``n_frames`` is used (the reference had no dominant-hand mirror)."""
     points = tf.gather(x, CNN_POINTS, axis=1)  # (T, 80, 3)
     mean, std = _boolean_mask_stats(points)
     image = (points - mean) / (std + STD_EPS)
     image = tf.where(tf.math.is_nan(image), tf.zeros_like(image), image)
-    return tf.image.resize(image[None], (N_FRAMES, len(CNN_POINTS)), method="nearest")
+    return tf.image.resize(image[None], (inputs.n_frames, len(CNN_POINTS)), method="nearest")
 
 
-def transformer_input(x: tf.Tensor) -> tf.Tensor:
-    """(T, 543, 3) → (1, n ≤ 96, 972): reference-style transformer preprocessing (module docstring)."""
+def transformer_input(x: tf.Tensor, inputs: TransformerInput) -> tf.Tensor:
+    """(T, 543, 3) → (1, n ≤ max_len, 972): reference-style transformer preprocessing (module docstring)."""
     length = tf.shape(x)[0]
-    step = tf.clip_by_value(MAX_LEN + 1, -1, length + 1)
+    step = tf.clip_by_value(inputs.max_len + 1, -1, length + 1)
     idx = tf.range(step - 1) * length // tf.maximum(step - 1, 1)
     kept = tf.gather(x, idx, axis=0)
     use_left = tf_preprocess.choose_left_hand(kept)
@@ -83,8 +86,8 @@ def reference_style_module(models: Mapping[str, nn.Module], weights: Mapping[str
         weights: logit weights (default :data:`islr.export.tflite.REFERENCE_WEIGHTS`).
     """
     keras_models = {k: to_keras(m, "shift_add") for k, m in models.items()}
-    kinds = {k: model_kind(m) for k, m in models.items()}
-    return ServingModule(keras_models, kinds, dict(weights or REFERENCE_WEIGHTS), preprocessors=PREPROCESSORS)
+    inputs = {k: model_inputs(m) for k, m in models.items()}
+    return ServingModule(keras_models, inputs, dict(weights or REFERENCE_WEIGHTS), preprocessors=PREPROCESSORS)
 
 
 def build_reference_style_tflite(models: Mapping[str, nn.Module], weights: Mapping[str, float] | None = None

@@ -4,10 +4,13 @@ Trained models, their folders and OOF logits are read through :mod:`islr.runs` (
 ``runs.member_runs``, ``runs.member_folders``).
 
 * :func:`export_trained` — each trained fold-0 model (CNN, BERT, DeBERTa) → its own Kaggle-contract TFLite and ONNX.
+  Each export builds its preprocessing from the model's input settings, stored in its checkpoint's spec
+  (:func:`islr.models.model_inputs`: the CNN's ``n_frames`` and mirror, a transformer's ``max_len``).
 * :func:`fit_ensemble` — the reference's weight grid on out-of-fold logits (raw logits; softmax compared), real rows
   of held-out participants first when the data has real recordings.
-* :func:`build_submission` — one TFLite graph (preprocessing once + the three networks + weighted sum) in fp32,
-  fp16 and dynamic-range int8, ``submission.zip`` holding the chosen one as ``model.tflite``, and the ONNX members.
+* :func:`build_submission` — one TFLite graph (preprocessing once per distinct input setting of the members + the
+  three networks + weighted sum) in fp32, fp16 and dynamic-range int8, ``submission.zip`` holding the chosen one as
+  ``model.tflite``, and the ONNX members with their input settings.
 * :func:`tflite_accuracy` — accuracy of a converted model on validation sequences (e.g. fp32 vs int8).
 """
 
@@ -34,7 +37,8 @@ SIZE_BUDGET_MB = 40.0
 
 
 def export_trained(cfg: Config, models: dict) -> dict[str, dict[str, Path]]:
-    """Write ``<family>.tflite`` (own preprocessing, Kaggle signature) and ``<family>.onnx`` per model."""
+    """Write ``<family>.tflite`` (own preprocessing, built from the model's input settings; Kaggle signature) and
+    ``<family>.onnx`` (its spec and input settings in the file's metadata) per model."""
     out = runs.export_folder(cfg)
     return {f: {"tflite": save_tflite(build_tflite(m), out / f"{f}.tflite"), "onnx": export_onnx(m, out / f"{f}.onnx")}
             for f, m in models.items()}
@@ -144,14 +148,17 @@ def build_submission(models: dict, weights: dict[str, float], precision: str = S
     All of :data:`islr.export.tflite.PRECISIONS` are converted from one frozen graph to ``model_<precision>.tflite``;
     ``precision`` (default: :data:`islr.export.tflite.SUBMISSION_PRECISION`, chosen by
     ``benchmarks/bench_export_latency.py`` and ``bench_quantisation.py``) is also written as ``model.tflite`` and
-    zipped; ``onnx/`` holds the members for ``islr predict --backend onnx``.
+    zipped; ``onnx/`` holds the members for ``islr predict --backend onnx``. Every member is fed as its input
+    settings say (:func:`islr.models.model_inputs`): members with different settings (e.g. a CNN of 48 frames next to
+    transformers of 40) each get their own preprocessing in the graph, and ``onnx/ensemble.json`` stores each
+    member's settings for the torch preprocessing of the ONNX backend.
 
     Returns:
         ``{"submission": model.tflite, <precision>: model_<precision>.tflite, ..., "onnx": folder}``.
     """
     out = submission_dir()
-    keras_models, kinds = keras_ensemble(models)
-    variants = convert_variants(ServingModule(keras_models, kinds, weights), PRECISIONS)
+    keras_models, inputs = keras_ensemble(models)
+    variants = convert_variants(ServingModule(keras_models, inputs, weights), PRECISIONS)
     files = {p: save_tflite(data, out / f"model_{p}.tflite") for p, data in variants.items()}
     files["submission"] = save_tflite(variants[precision], out / "model.tflite")
     with zipfile.ZipFile(out / "submission.zip", "w", zipfile.ZIP_DEFLATED) as zf:

@@ -12,10 +12,16 @@ zeroes non-finite results. So any input gives finite logits. (The torch code tre
 training data holds no inf, so the two agree on every real input.) The check is written as a comparison rather than
 ``tf.math.is_nan`` because comparisons are TFLite builtins.
 
-**Static shapes.** The CNN image is a gather with the static index list ``floor(i · T / 160)``, i < 160, so
-everything after it (the whole EfficientNet) has static shapes (1, 160, 80, 3) that XNNPACK plans once. The
-transformer features are (1, min(T, 96), 972): the transformers run on the real frames only, batch 1, without a
-mask (see ``benchmarks/bench_export_latency.py`` for the dynamic-length vs padded-to-96 measurement).
+**Input settings.** Each function takes the sizes (and the CNN's mirror) as arguments, and every graph builds them
+from the model's input settings (:mod:`islr.preprocess.settings`, in its spec: :func:`islr.models.model_inputs`)
+through :func:`model_input`, so a model trained with another ``n_frames`` / ``max_len`` / ``dominant_hand`` is fed
+as it was trained. Nothing here has a default size.
+
+**Static shapes.** The CNN image is a gather with the static index list ``floor(i · T / n_frames)``, i < n_frames
+(160 by default), so everything after it (the whole EfficientNet) has static shapes (1, n_frames, 80, 3) that
+XNNPACK plans once. The transformer features are (1, min(T, max_len), 972) (max_len 96 by default): the
+transformers run on the real frames only, batch 1, without a mask (see ``benchmarks/bench_export_latency.py`` for
+the dynamic-length vs padded-to-96 measurement).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ import numpy as np
 from islr.export._tf import tf
 from islr.landmarks import CNN_AUG_FLIP, CNN_AUG_POINTS, CNN_POINTS, LIP, TRANSFORMER_PART_COLUMNS, \
     TRANSFORMER_POINTS
-from islr.preprocess.cnn import N_FRAMES, STD_EPS
-from islr.preprocess.transformer import HAND_ANGLE_POINTS, HAND_PAIRS, LIP_ANGLE_POINTS, LIP_PAIRS, MAX_LEN
+from islr.preprocess.cnn import STD_EPS
+from islr.preprocess.settings import ModelInput
+from islr.preprocess.transformer import HAND_ANGLE_POINTS, HAND_PAIRS, LIP_ANGLE_POINTS, LIP_PAIRS
 
 _FLT_MAX = float(np.finfo(np.float32).max)
 #: Frame rows of LIP, the left and the right hand inside the 543-row frame (the 82 transformer points).
@@ -71,29 +78,46 @@ def _with_pad_frame(x: tf.Tensor) -> tf.Tensor:
     return tf.concat([x, tf.fill([1, tf.shape(x)[1], 3], np.float32(np.nan))], axis=0)
 
 
-def cnn_input(x: tf.Tensor) -> tf.Tensor:
+def model_input(x: tf.Tensor, inputs: ModelInput) -> tf.Tensor:
+    """The input of a model with input settings ``inputs`` (:mod:`islr.preprocess.settings`) for one raw sequence:
+    :func:`cnn_input` with its ``n_frames`` and ``dominant_hand``, or :func:`transformer_input` with its ``max_len``.
+
+    Args:
+        x: (T, 543, 3) float32, NaN = missing.
+        inputs: the model's input settings (:func:`islr.models.model_inputs`).
+    """
+    if inputs.kind == "cnn":
+        return cnn_input(x, inputs.n_frames, inputs.dominant_hand)
+    return transformer_input(x, inputs.max_len)
+
+
+def cnn_input(x: tf.Tensor, n_frames: int, dominant_hand: bool) -> tf.Tensor:
     """CNN image of one sequence (docs/method.md §1; torch: :func:`islr.preprocess.cnn.cnn_input`).
 
     Args:
         x: (T, 543, 3) float32, NaN = missing.
+        n_frames: frames of the image (the model's ``CNNInput.n_frames``).
+        dominant_hand: mirror a sequence whose right hand is more present (the model's ``CNNInput.dominant_hand``).
 
     Returns:
-        (1, 160, 80, 3) float32 NHWC, finite, static shape.
+        (1, n_frames, 80, 3) float32 NHWC, finite, static shape.
     """
     length = tf.shape(x)[0]
-    present_left, present_right = hand_presence(x)
-    mirrored = tf.gather(x, _CNN_MIRRORED_ROWS, axis=1)  # (T, 80, 3): each column's twin, x → 1 − x below
-    mirrored = tf.concat([1.0 - mirrored[..., :1], mirrored[..., 1:]], axis=-1)
-    # Step 0 of islr.preprocess.cnn: the right hand more present than the left → the mirrored sequence.
-    points = tf.where(present_right > present_left, mirrored, tf.gather(x, CNN_POINTS, axis=1))  # (T, 80, 3)
+    points = tf.gather(x, CNN_POINTS, axis=1)  # (T, 80, 3)
+    if dominant_hand:
+        present_left, present_right = hand_presence(x)
+        mirrored = tf.gather(x, _CNN_MIRRORED_ROWS, axis=1)  # (T, 80, 3): each column's twin, x → 1 − x below
+        mirrored = tf.concat([1.0 - mirrored[..., :1], mirrored[..., 1:]], axis=-1)
+        # Step 0 of islr.preprocess.cnn: the right hand more present than the left → the mirrored sequence.
+        points = tf.where(present_right > present_left, mirrored, points)
     valid = valid_values(points)
     mean, std, _ = masked_scalar_stats(points, valid)
     image = tf.where(valid, (points - mean) / (std + STD_EPS), tf.zeros_like(points))  # NaN → 0
     image = _with_pad_frame(image)  # (T + 1, 80, 3); the pad frame is gathered only when T = 0
-    image = tf.gather(image, nearest_index(length, N_FRAMES), axis=0)  # (160, 80, 3), static
+    image = tf.gather(image, nearest_index(length, n_frames), axis=0)  # (n_frames, 80, 3), static
     # The pad frame is NaN: a T = 0 sequence gathers it, and torch gives zeros there.
     image = tf.where(valid_values(image), image, tf.zeros_like(image))
-    return tf.reshape(image, (1, N_FRAMES, len(CNN_POINTS), 3))
+    return tf.reshape(image, (1, n_frames, len(CNN_POINTS), 3))
 
 
 def choose_left_hand(x: tf.Tensor) -> tf.Tensor:
@@ -114,7 +138,7 @@ def hand_presence(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return present_left, present_right
 
 
-def subsample_index(length: tf.Tensor, max_len: int = MAX_LEN) -> tf.Tensor:
+def subsample_index(length: tf.Tensor, max_len: int) -> tf.Tensor:
     """(min(T, max_len),) int32 frames kept: ``floor(i · T / max_len)`` when T > max_len, else every frame."""
     n = tf.minimum(length, max_len)
     i = tf.range(n, dtype=tf.int32)
@@ -181,13 +205,13 @@ def features(points: tf.Tensor) -> tf.Tensor:
     return tf.where(valid_values(out), out, tf.zeros_like(out))
 
 
-def transformer_input(x: tf.Tensor, max_len: int = MAX_LEN) -> tf.Tensor:
+def transformer_input(x: tf.Tensor, max_len: int) -> tf.Tensor:
     """Transformer features of one sequence (docs/method.md §2; torch: :func:`islr.preprocess.transformer
     .transformer_input`): hand chosen on the full sequence, subsample first, then the 972 features.
 
     Args:
         x: (T, 543, 3) float32, NaN = missing.
-        max_len: at most this many frames.
+        max_len: at most this many frames (the model's ``TransformerInput.max_len``).
 
     Returns:
         (1, min(T, max_len), 972) float32, finite (the real frames only; no padding, no mask).

@@ -2,9 +2,10 @@
 
 Signature (the competition harness): ``serving_default``, input ``inputs`` float32 [None, 543, 3] (one sequence,
 NaN = missing), output ``outputs`` float32 [250]. The graph is TF preprocessing (:mod:`islr.export.tf_preprocess`,
-computed once per input kind and shared by the models that need it) → Keras models
-(:mod:`islr.export.keras_models`, weights from torch via :mod:`islr.export.transfer`) → the weighted sum of their
-raw logits (the reference's ensemble is ``0.58·CNN + 0.42·(0.85·BERT + 0.15·DeBERTa)``: weights {cnn: 0.58,
+built from each model's input settings — :func:`islr.models.model_inputs`: the CNN's ``n_frames`` and mirror, a
+transformer's ``max_len`` — and computed once per distinct setting, shared by the models that have it) → Keras
+models (:mod:`islr.export.keras_models`, weights from torch via :mod:`islr.export.transfer`) → the weighted sum of
+their raw logits (the reference's ensemble is ``0.58·CNN + 0.42·(0.85·BERT + 0.15·DeBERTa)``: weights {cnn: 0.58,
 bert: 0.357, deberta: 0.063}).
 
 **Conversion.** A ``tf.Module`` that merely holds a Keras 3 model can convert with variable ops left in and then
@@ -31,7 +32,9 @@ from islr.export._tf import convert_variables_to_constants_v2, keras, tf
 # The runtime side (no TensorFlow) lives in islr.export.runtime; re-exported here for the build-and-check code.
 from islr.export.runtime import (INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY, TFLiteSignModel, interpreter,  # noqa: F401
                                  run_tflite, signature_runner)
-from islr.export.transfer import model_kind, to_keras
+from islr.export.transfer import to_keras
+from islr.models import model_inputs
+from islr.preprocess.settings import ModelInput
 
 # The SavedModel round trip of :func:`convert` logs "Assets written" and a custom-gradient warning per call; both
 # are expected (inference needs no gradients) and only bury the notebook's output.
@@ -39,44 +42,54 @@ tf.get_logger().setLevel("ERROR")
 
 N_LANDMARKS = 543
 
-#: Input kind → TF preprocessing of one raw (T, 543, 3) sequence.
-PREPROCESSORS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
-    "cnn": tf_preprocess.cnn_input, "transformer": tf_preprocess.transformer_input}
+#: Input kind → TF preprocessing of one raw (T, 543, 3) sequence for a model with these input settings.
+PREPROCESSORS: dict[str, Callable[[tf.Tensor, ModelInput], tf.Tensor]] = {
+    "cnn": tf_preprocess.model_input, "transformer": tf_preprocess.model_input}
 
 #: The reference's submitted ensemble (docs/method.md §0, §7) as weights on raw logits.
 REFERENCE_WEIGHTS = {"cnn": 0.58, "bert": 0.42 * 0.85, "deberta": 0.42 * 0.15}
 
 
 class ServingModule(tf.Module):
-    """Preprocessing once per input kind + weighted sum of Keras models' logits, with the Kaggle signature.
+    """Preprocessing once per distinct input setting + weighted sum of Keras models' logits, with the Kaggle
+    signature.
 
     Args:
-        keras_models: name → Keras model ((1,160,80,3) image or (1,T,972) features → (1, C) logits).
-        kinds: name → "cnn" or "transformer" (which input the model reads).
+        keras_models: name → Keras model ((1, n_frames, 80, 3) image or (1, T, 972) features → (1, C) logits).
+        inputs: name → the torch model's input settings (:func:`islr.models.model_inputs`; :func:`keras_ensemble`
+            returns them): which input the model reads and with which sizes. Members with equal settings share one
+            preprocessing; members of one kind with different settings (e.g. two CNNs of different ``n_frames``)
+            each get their own.
         weights: name → weight on that model's raw logits.
-        preprocessors: kind → (T, 543, 3) tensor → model input; None = :data:`PREPROCESSORS`. (Only the benchmark
-            swaps in a reference-style CNN preprocessing as its timing baseline.)
+        preprocessors: kind → ((T, 543, 3) tensor, settings) → model input; None = :data:`PREPROCESSORS`. (Only the
+            benchmark swaps in a reference-style preprocessing as its timing baseline.)
     """
 
-    def __init__(self, keras_models: Mapping[str, keras.Model], kinds: Mapping[str, str],
+    def __init__(self, keras_models: Mapping[str, keras.Model], inputs: Mapping[str, ModelInput],
                  weights: Mapping[str, float], preprocessors: Mapping[str, Callable] | None = None) -> None:
         super().__init__()
-        if set(keras_models) != set(weights) or set(keras_models) != set(kinds):
-            raise ValueError(f"models {sorted(keras_models)}, kinds {sorted(kinds)} and weights {sorted(weights)} "
+        if set(keras_models) != set(weights) or set(keras_models) != set(inputs):
+            raise ValueError(f"models {sorted(keras_models)}, inputs {sorted(inputs)} and weights {sorted(weights)} "
                              "must name the same models")
+        for name, settings in inputs.items():
+            if not isinstance(settings, ModelInput):
+                raise TypeError(f"inputs[{name!r}] must be the model's input settings (islr.models.model_inputs), "
+                                f"got {settings!r}")
         self.keras_models = dict(keras_models)
-        self.kinds = dict(kinds)
+        self.inputs = dict(inputs)
         self.weights = {k: float(v) for k, v in weights.items()}
         self.preprocessors = dict(preprocessors if preprocessors is not None else PREPROCESSORS)
 
     @tf.function(input_signature=[tf.TensorSpec([None, N_LANDMARKS, 3], tf.float32, name=INPUT_NAME)])
     def serve(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         """(T, 543, 3) raw landmarks → {"outputs": (C,) weighted logits}."""
-        # Once per input kind, shared by the models of that kind: (1, 160, 80, 3) image, (1, n ≤ 96, 972) features.
-        model_inputs = {kind: self.preprocessors[kind](inputs) for kind in set(self.kinds.values())}
+        # Once per distinct input setting, shared by the models that have it: (1, n_frames, 80, 3) image,
+        # (1, n ≤ max_len, 972) features. Sorted by repr: the same graph whatever the members' order.
+        distinct = sorted(set(self.inputs.values()), key=repr)
+        model_inputs_ = {settings: self.preprocessors[settings.kind](inputs, settings) for settings in distinct}
         total = None
         for name, model in self.keras_models.items():
-            logits = model(model_inputs[self.kinds[name]], training=False)[0] * self.weights[name]  # (C,)
+            logits = model(model_inputs_[self.inputs[name]], training=False)[0] * self.weights[name]  # (C,)
             total = logits if total is None else total + logits
         return {OUTPUT_NAME: total}
 
@@ -184,19 +197,20 @@ class _FrozenServing(tf.Module):
         return {OUTPUT_NAME: out}
 
 def keras_ensemble(models: Mapping[str, nn.Module], depthwise: str | None = None
-                   ) -> tuple[dict[str, keras.Model], dict[str, str]]:
-    """Keras ports (weights transferred) and input kinds of torch models.
+                   ) -> tuple[dict[str, keras.Model], dict[str, ModelInput]]:
+    """Keras ports (weights transferred) and input settings of torch models.
 
     Args:
-        models: name → torch model (its train/eval mode does not matter: only structure and weights are read).
+        models: name → torch model (its train/eval mode does not matter: only structure, weights and spec are read).
         depthwise: CNN depthwise implementation (None = default).
 
     Returns:
-        ``(keras_models, kinds)``.
+        ``(keras_models, inputs)``: inputs = name → the model's input settings (:func:`islr.models.model_inputs`),
+        which :class:`ServingModule` builds each model's preprocessing from.
     """
-    keras_models = {name: to_keras(model, depthwise) for name, model in models.items()}
-    kinds = {name: model_kind(model) for name, model in models.items()}
-    return keras_models, kinds
+    inputs = {name: model_inputs(model) for name, model in models.items()}
+    keras_models = {name: to_keras(model, depthwise, inputs[name]) for name, model in models.items()}
+    return keras_models, inputs
 
 
 def build_ensemble_tflite(models: Mapping[str, nn.Module], weights: Mapping[str, float] | None = None,
@@ -204,7 +218,8 @@ def build_ensemble_tflite(models: Mapping[str, nn.Module], weights: Mapping[str,
     """One TFLite model computing each preprocessing once and the weighted sum of the models' raw logits.
 
     Args:
-        models: name → torch model (HypercolumnEfficientNet and/or FrameTransformer).
+        models: name → torch model (HypercolumnEfficientNet and/or FrameTransformer); each is fed as its input
+            settings say (:func:`islr.models.model_inputs`).
         weights: name → weight (None = 1 for a single model; required for several).
         fp16: float16 weights (shortcut for ``precision="fp16"``).
         depthwise: CNN depthwise implementation ("shift_add" / "keras"; None = default).
@@ -217,8 +232,8 @@ def build_ensemble_tflite(models: Mapping[str, nn.Module], weights: Mapping[str,
         if len(models) != 1:
             raise ValueError("weights are required for an ensemble of several models")
         weights = {name: 1.0 for name in models}
-    keras_models, kinds = keras_ensemble(models, depthwise)
-    return convert(ServingModule(keras_models, kinds, weights), fp16=fp16, precision=precision)
+    keras_models, inputs = keras_ensemble(models, depthwise)
+    return convert(ServingModule(keras_models, inputs, weights), fp16=fp16, precision=precision)
 
 
 def build_tflite(model: nn.Module, fp16: bool = False, depthwise: str | None = None) -> bytes:

@@ -160,22 +160,27 @@ def transfer_weights(keras_model: keras.Model, state_dict: dict[str, torch.Tenso
     return ignored
 
 
-def to_keras(model: torch.nn.Module, depthwise: str | None = None) -> keras.Model:
+def to_keras(model: torch.nn.Module, depthwise: str | None = None, inputs=None) -> keras.Model:
     """Build the Keras graph of a torch model and transfer its weights (CNN or transformer).
 
     Args:
         model: :class:`~islr.models.effnet.HypercolumnEfficientNet` or
             :class:`~islr.models.transformer.FrameTransformer`.
         depthwise: CNN only: "shift_add" or "keras" (None = :data:`~islr.export.keras_models.DEFAULT_DEPTHWISE`).
+        inputs: the model's input settings (None = :func:`islr.models.model_inputs`); a CNN's graph takes the
+            (1, n_frames, 80, 3) image of its ``n_frames``.
 
     Returns:
         The Keras model with the torch weights.
     """
     from islr.export.keras_models import DEFAULT_DEPTHWISE, build_keras_effnet, build_keras_transformer
+    from islr.models import model_inputs
 
     kind = model_kind(model)
+    inputs = inputs if inputs is not None else model_inputs(model)
     if kind == "cnn":
-        keras_model = build_keras_effnet(model, depthwise or DEFAULT_DEPTHWISE)
+        keras_model = build_keras_effnet(model, depthwise or DEFAULT_DEPTHWISE,
+                                         input_shape=(inputs.n_frames, inputs.points, 3))
         state = model.inference_state_dict()
     else:
         keras_model = build_keras_transformer(model)

@@ -40,7 +40,7 @@ from torch import nn
 import islr._compat  # noqa: F401  (before transformers, which imports torchvision: see there)
 from transformers import BertConfig, BertModel, DebertaV2Config, DebertaV2Model
 
-from islr.models.registry import create_model, register_model
+from islr.models.registry import create_model, model_inputs, register_model
 
 #: Per-frame features of the transformer input (docs/method.md §2).
 N_FEATURES = 972
@@ -255,9 +255,10 @@ def truncate_layers(model: FrameTransformer, n: int) -> FrameTransformer:
     """
     if not 1 <= n <= model.num_layers:
         raise ValueError(f"n must be in 1..{model.num_layers}, got {n}")
-    # Built through the registry (the arch is the registry name) so the student carries its own model spec.
+    # Built through the registry (the arch is the registry name) so the student carries its own model spec, with
+    # the teacher's input settings.
     kwargs = {k: v for k, v in copy.deepcopy(model.init_kwargs).items() if k != "arch"}
-    student = create_model(model.arch, **{**kwargs, "layers": n})
+    student = create_model(model.arch, input_config=model_inputs(model), **{**kwargs, "layers": n})
     init_from(student, model)
     return student.train(model.training)
 

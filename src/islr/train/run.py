@@ -15,7 +15,7 @@ import torch
 from islr import paths, runs
 from islr.config import Config
 from islr.data import SequenceDataset, collate_sequences, training_sampler
-from islr.models import create_model
+from islr.models import create_model, model_inputs
 from islr.models.families import FAMILIES
 from islr.splits import FULL_DATA, fold_indices, make_folds
 from islr.train.device import DeviceSettings, dist_info
@@ -24,22 +24,24 @@ from islr.train.losses import build_loss
 
 
 def build_model(cfg: Config, family: str, seed: int | None = None) -> torch.nn.Module:
-    """The model of ``family`` sized by ``cfg``, built by :func:`islr.models.create_model` (so it carries its spec).
+    """The model of ``family`` sized by ``cfg``, built by :func:`islr.models.create_model` (so it carries its spec,
+    with the input settings of ``cfg``: ``cnn.n_frames`` and ``cnn.dominant_hand``, ``transformer.max_len``).
 
     The initial weights depend only on ``seed`` (default: the family's training seed), not on the global RNG: two
     runs of one config start from the same weights, and a run with another seed from other ones. The global torch
     RNG is left as it was.
     """
     seed = getattr(cfg, FAMILIES[family].train_block).seed if seed is None else seed
+    inputs = FAMILIES[family].pipeline.input_type.from_config(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if family == "cnn":
             c = cfg.cnn
-            return create_model(c.model, drop_rate=c.drop_rate, drop_path_rate=c.drop_path_rate,
+            return create_model(c.model, input_config=inputs, drop_rate=c.drop_rate, drop_path_rate=c.drop_path_rate,
                                 hypercolumn_blocks=c.hypercolumn_blocks, hypercolumn_weight=c.hypercolumn_weight,
                                 pretrained_path=c.pretrained_path, bn_momentum=c.bn_momentum)
         t = cfg.transformer
-        return create_model(family, hidden=t.hidden, layers=t.layers, heads=t.heads,
+        return create_model(family, input_config=inputs, hidden=t.hidden, layers=t.layers, heads=t.heads,
                             intermediate=t.intermediate, dropout=t.dropout, max_len=t.max_len)
 
 
@@ -69,6 +71,7 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
         indices: explicit (train, valid) sequence indices instead of a fold (``kind``/``fold`` then only name
             the default run folder).
         model: a ready model (e.g. a distillation student initialised from a teacher); default :func:`build_model`.
+            Its input settings (:func:`islr.models.model_inputs`) shape the training and validation inputs.
         teacher: frozen teacher for knowledge distillation (``cfg.distill`` sets the KD loss).
         progress: tqdm bars.
         on_epoch: ``f(epoch, top1)`` after each epoch (Optuna pruning).
@@ -99,8 +102,10 @@ def train_fold(cfg: Config, prepared, family: str, out_dir: str | Path | None = 
     model = model or build_model(cfg, family)
     aux = cfg.cnn.hypercolumn_weight if family == "cnn" else 0.0
     loss = build_loss(tcfg, aux_weight=aux, distill_cfg=cfg.distill if teacher is not None else None)
+    inputs = model_inputs(model)  # the sizes and mirror the model carries in its spec (cfg's, for build_model)
     result = fit(model, train_loader, valid_loader, tcfg, out_dir, loss, teacher=teacher,
-                 batch_transform=spec.pipeline(cfg, train=True), eval_transform=spec.pipeline(cfg, train=False),
+                 batch_transform=spec.pipeline(cfg, train=True, inputs=inputs),
+                 eval_transform=spec.pipeline(cfg, train=False, inputs=inputs),
                  run_config=cfg, valid_index=valid_idx, progress=progress, on_epoch=on_epoch)
     runs.record_data(out_dir, prepared, train_idx, valid_idx)
     return model, result

@@ -20,6 +20,7 @@ from islr.config import Config
 from islr.data import SequenceDataset, collate_sequences, load_dataset
 from islr.train.loop import BatchHooks, make_loader, setup_training, train_one_epoch, training_module
 from islr.train.losses import build_loss
+from islr.models import model_inputs
 from islr.models.families import FAMILIES
 from islr.train.run import build_model
 
@@ -69,7 +70,7 @@ def measure(cfg: Config, family: str, batch_size: int, steps: int = 20, warmup: 
     dataset = SequenceDataset(prepared, indices, spec.pipeline.points, donors=spec.donors)
     model = build_model(cfg, family)
     loss_fn = build_loss(tcfg, aux_weight=cfg.cnn.hypercolumn_weight if family == "cnn" else 0.0)
-    hooks = BatchHooks(spec.pipeline(cfg, train=True))
+    hooks = BatchHooks(spec.pipeline(cfg, train=True, inputs=model_inputs(model)))
     ctx, optimizer, scheduler = setup_training(model, loss_fn, tcfg, warmup + steps, device, hooks, progress=False)
     loader = make_loader(dataset, batch_size, train=True, seed=tcfg.seed, num_workers=tcfg.num_workers,
                          collate_fn=collate_sequences, pin_memory=ctx.device.pin_memory)
