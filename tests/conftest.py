@@ -1,10 +1,29 @@
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 os.chdir(REPO)  # scripts are referenced relative to the repo in a few tests
+
+
+@pytest.fixture(scope="session")
+def islr_wheel(tmp_path_factory) -> Path:
+    """islr's wheel, built once from a copy of the project files (nothing is written into the checkout)."""
+    root = tmp_path_factory.mktemp("wheel")
+    src = root / "project"
+    src.mkdir()
+    shutil.copy(REPO / "pyproject.toml", src)
+    shutil.copy(REPO / "README.md", src)
+    shutil.copytree(REPO / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    dist = root / "dist"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(dist), str(src)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return next(dist.glob("islr-*.whl"))
 
 
 @pytest.fixture(scope="session")

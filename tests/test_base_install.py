@@ -7,7 +7,6 @@ this environment so pip takes them from its cache. Commands run with cwd = a tem
 """
 import importlib.metadata
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,21 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> dict:
+def base(tmp_path_factory, islr_wheel) -> dict:
     """The venv with the base install: its python, a clean environment, a work folder and the build seconds."""
     start = time.perf_counter()
     root = tmp_path_factory.mktemp("base_install")
-    src = root / "project"
-    src.mkdir()
-    shutil.copy(REPO / "pyproject.toml", src)
-    shutil.copy(REPO / "README.md", src)
-    shutil.copytree(REPO / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    dist = root / "dist"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(dist), str(src)], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
-    wheel = next(dist.glob("islr-*.whl"))
-
+    wheel = islr_wheel
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     vpy = venv / "bin" / "python"

@@ -7,7 +7,6 @@ PYTHONPATH, so the islr they import is the installed one (checked).
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,20 +21,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> dict:
-    """Build the wheel, install it into a fresh venv; returns the venv's python/islr paths and a clean env."""
+def installed(tmp_path_factory, islr_wheel) -> dict:
+    """Install the wheel into a fresh venv; returns the venv's python/islr paths and a clean env."""
     root = tmp_path_factory.mktemp("install")
-    src = root / "project"
-    src.mkdir()
-    shutil.copy(REPO / "pyproject.toml", src)
-    shutil.copy(REPO / "README.md", src)
-    shutil.copytree(REPO / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    dist = root / "dist"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(dist), str(src)], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
-    wheel = next(dist.glob("islr-*.whl"))
-
+    wheel = islr_wheel
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     vpy = venv / "bin" / "python"
