@@ -138,8 +138,100 @@ def test_sliding_window_skips_windows_without_hands():
     rec = SlidingWindowRecognizer(lambda x: (calls.append(x.shape), np.zeros(250))[1], sign_names(), window=8,
                                   every=2, min_hand_frames=3)
     empty = np.full((543, 3), np.nan, np.float32)
-    assert all(rec.push(empty) is None for _ in range(6)) and not calls
+    assert all(u is None or u.no_hands for u in (rec.push(empty) for _ in range(6))) and not calls
     hand = empty.copy()
     hand[468:489] = 0.5
     updates = [rec.push(hand) for _ in range(6)]
     assert any(u is not None for u in updates) and calls[-1] == (8, 543, 3)
+
+
+# --- "no hands in view" and the overlay --------------------------------------------------------------------------
+
+def _no_model(x):
+    raise AssertionError("the model must not be called without hands in view")
+
+
+@pytest.mark.parametrize("frames", [1, 20])
+def test_all_nan_sequence_says_no_hands_in_view(tmp_path, frames):
+    from islr import landmarks as L
+    from islr.live import SlidingWindowRecognizer
+
+    x = np.full((frames, 543, 3), np.nan, np.float32)
+    assert L.no_hands_in_view(x)
+    rec = SlidingWindowRecognizer(_no_model, sign_names(), window=8, every=1)
+    u = [rec.push(f) for f in x][-1]
+    assert u.no_hands and u.top == [] and u.text() == L.NO_HANDS_TEXT
+    # predict: a parquet of the same sequence, with the face present (only the hands decide)
+    from islr.io import read_landmarks, write_landmarks
+
+    x[:, L.FACE] = 0.5
+    path = tmp_path / "nohands.parquet"
+    write_landmarks(path, x)
+    assert read_landmarks(path).shape == (frames, 543, 3)
+    (p,) = predict_files([path], _no_model, sign_names())
+    assert p.error is None and p.no_hands and p.top == [] and p.frames == frames
+    from islr.predict import format_table
+
+    assert format_table([p]).endswith(L.NO_HANDS_TEXT)
+
+
+def test_no_hands_threshold_is_ninety_percent():
+    from islr import landmarks as L
+
+    x = np.full((20, 543, 3), np.nan, np.float32)
+    x[:2, L.RIGHT_HAND] = 0.5  # hands in 10 % of the frames: 90 % without
+    assert L.NO_HANDS_FRACTION == 0.9 and L.no_hands_in_view(x)
+    x[:3, L.LEFT_HAND] = 0.5  # 15 % with a hand
+    assert not L.no_hands_in_view(x)
+
+
+def test_real_sample_still_gives_a_sign(tflite_model, sample_files):
+    from islr import landmarks as L
+    from islr.io import read_landmarks
+
+    x = read_landmarks(sample_files[0])
+    assert not L.no_hands_in_view(x)
+    (p,) = predict_files([sample_files[0]], TFLiteSignModel(tflite_model), sign_names())
+    assert not p.no_hands and len(p.top) == 5 and p.frames == len(x)
+    proc = subprocess.run([sys.executable, "-m", "islr", "predict", str(sample_files[0]), "--model", str(tflite_model),
+                           "--json"], capture_output=True, text=True)
+    rec = json.loads(proc.stdout.splitlines()[0])
+    assert proc.returncode == 0 and rec["no_hands"] is False and len(rec["top"]) == 5
+
+
+def _panel(h, w, update):
+    """The overlay drawn on a white frame without landmarks: (panel pixels' luminance, its bounding box)."""
+    from islr.live import draw
+
+    white = np.full((h, w, 3), 255, np.uint8)
+    out = draw(white, np.full((543, 3), np.nan, np.float32), update)
+    lum = out @ np.array([0.114, 0.587, 0.299])  # BGR → luminance
+    ys, xs = np.nonzero((out != 255).any(2))
+    return lum[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def test_overlay_is_a_dark_panel_with_bright_text_scaled_to_the_frame():
+    from islr.live import LiveUpdate
+
+    update = LiveUpdate(7, 8, [("soup", 12.3), ("sticky", 9.8), ("yummy", 8.1), ("drink", 7.7), ("hungry", 6.0)])
+    heights = {}
+    for h, w in ((480, 640), (1080, 1920)):
+        panel = _panel(h, w, update)
+        text = panel > 128
+        assert 0.02 < text.mean() < 0.5
+        background, letters = panel[~text].mean(), panel[panel > 180].mean()
+        assert background < 80 and letters > 200, (h, background, letters)  # white wall → dark panel, bright text
+        rows = np.nonzero(text.any(1))[0]
+        heights[h] = (panel.shape[0], rows.max() - rows.min())
+        assert panel.shape[0] > 0.2 * h  # the answer is not a corner footnote
+    ratio = [heights[1080][i] / heights[480][i] for i in (0, 1)]
+    assert all(1.8 < r < 2.7 for r in ratio), heights  # 1080 / 480 = 2.25
+
+
+def test_overlay_states_waiting_and_no_hands():
+    from islr.live import LiveUpdate
+
+    waiting = _panel(720, 1280, None)
+    no_hands = _panel(720, 1280, LiveUpdate(3, 4, [], no_hands=True))
+    for panel in (waiting, no_hands):
+        assert panel.shape[0] > 30 and (panel > 180).any() and panel[panel <= 128].mean() < 80

@@ -194,3 +194,25 @@ def scatter_to_543(x: np.ndarray, points) -> np.ndarray:
     out = np.full((*x.shape[:-2], N_LANDMARKS, x.shape[-1]), np.nan, dtype=np.float32)
     out[..., np.asarray(points), :] = x
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Is anything being signed? (`islr predict`, `islr live`)
+# ---------------------------------------------------------------------------------------------------------------
+#: A sequence in which both hands are missing (all NaN) in at least this fraction of its frames shows no signing.
+NO_HANDS_FRACTION = 0.9
+#: What `islr predict` and `islr live` say instead of a sign for such a sequence.
+NO_HANDS_TEXT = "no hands in view"
+
+
+def hand_frames(x: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames of ``x`` (T, 543, ≥2) in which at least one hand has a landmark."""
+    x = np.asarray(x)
+    return ~np.isnan(x[:, np.r_[LEFT_HAND, RIGHT_HAND], 0]).all(1)
+
+
+def no_hands_in_view(x: np.ndarray, fraction: float = NO_HANDS_FRACTION) -> bool:
+    """True when both hands are missing in at least ``fraction`` of the frames of ``x`` (T, 543, ≥2), or it has no
+    frames: nothing is being signed, so no model should be asked (the one rule of `islr predict` and `islr live`)."""
+    hands = hand_frames(x)
+    return hands.size == 0 or float((~hands).mean()) >= fraction

@@ -4,9 +4,11 @@ Frames are captured with OpenCV (main environment), turned into landmarks one at
 the extraction environment (:class:`islr.extract.LiveExtractor`, a long-lived worker), and a sliding window of the
 most recent ``window`` frames is scored by the Kaggle-contract TFLite model every ``every`` frames. The top-5 signs,
 with their raw logits (the model is not calibrated, so no probabilities are shown), are printed and drawn over the
-picture with the landmarks; at the start the command says which signs the model has real training data for (the
-record notebook 06 writes next to the model, :func:`islr.evaluate.save_known_signs`); ``--out FILE.mp4`` writes that
-annotated video, ``--show`` opens a window where OpenCV has a GUI (the pinned headless build has none).
+picture with the landmarks (the top sign large on a dark panel, sized to the frame); a window without hands in
+(nearly) any frame says "no hands in view" instead, without asking the model. At the start the command says which
+signs the model has real training data for (the record notebook 06 writes next to the model,
+:func:`islr.evaluate.save_known_signs`); ``--out FILE.mp4`` writes that annotated video, ``--show`` opens a window
+where OpenCV has a GUI (the pinned headless build has none).
 
 Pass frames unmirrored (not a "selfie" view): the asl-signs landmarks were made on non-mirrored images
 (see :mod:`islr.extract`).
@@ -31,11 +33,18 @@ from islr.evaluate import SCORE_KIND, top_logits
 
 @dataclass
 class LiveUpdate:
-    """One scoring of the window: at which frame, how many frames it held, the top signs with raw logits."""
+    """One scoring of the window: at which frame, how many frames it held, the top signs with raw logits;
+    ``no_hands``: both hands were missing in (nearly) every frame of the window
+    (:func:`islr.landmarks.no_hands_in_view`), so the model was not asked and ``top`` is empty."""
 
     frame: int
     window_frames: int
     top: list[tuple[str, float]]
+    no_hands: bool = False
+
+    def text(self) -> str:
+        """The update in one line: the top signs with their logits, or "no hands in view"."""
+        return L.NO_HANDS_TEXT if self.no_hands else "  ".join(f"{s} {p:.1f}" for s, p in self.top)
 
 
 class SlidingWindowRecognizer:
@@ -46,7 +55,9 @@ class SlidingWindowRecognizer:
         sign_names: the 250 signs in label order.
         window: frames kept (the asl-signs median is 18 frames, the CNN resizes to 160; 48 ≈ 1.6 s at 30 fps).
         every: score every this many frames.
-        min_hand_frames: do not score a window in which fewer frames show a hand (nothing is being signed).
+        min_hand_frames: do not score a window in which fewer frames show a hand (too little to go on yet); a window
+            with both hands missing in (nearly) all its frames (:func:`islr.landmarks.no_hands_in_view`) gives a
+            "no hands in view" update without calling the model.
         k: how many signs to report.
     """
 
@@ -64,20 +75,46 @@ class SlidingWindowRecognizer:
         if self.count % self.every:
             return None
         window = np.stack(self.buffer)  # (T, 543, 3)
-        hands = ~np.isnan(window[:, np.r_[L.LEFT_HAND, L.RIGHT_HAND], 0]).all(1)
-        if hands.sum() < self.min_hand_frames:
+        if L.no_hands_in_view(window):
+            return LiveUpdate(self.count - 1, len(window), [], no_hands=True)
+        if L.hand_frames(window).sum() < self.min_hand_frames:
             return None
         return LiveUpdate(self.count - 1, len(window), top_logits(self.model(window), self.names, self.k))
 
 
+#: The overlay's look: sizes are set for a 720-pixel frame and scale with the frame's smaller side, so the answer
+#: reads the same at 640×480 and 1920×1080 (not below MIN_SCALE, so a 320×240 video stays legible); the text sits on
+#: a dark panel of opacity PANEL_ALPHA.
+MIN_SCALE = 0.4
+PANEL_ALPHA = 0.75
+WAITING_TEXT = "waiting for frames"
+
+
+def _overlay_lines(update: LiveUpdate | None) -> list[tuple[str, float, tuple[int, int, int]]]:
+    """The overlay's lines, top to bottom: (text, relative size, BGR colour)."""
+    grey, white, yellow = (200, 200, 200), (255, 255, 255), (0, 230, 255)
+    if update is None:
+        return [(WAITING_TEXT, 1.0, white)]
+    if update.no_hands:
+        return [(L.NO_HANDS_TEXT, 1.0, yellow)]
+    if not update.top:
+        return [(WAITING_TEXT, 1.0, white)]
+    (sign, score), rest = update.top[0], update.top[1:]
+    return ([(f"top-{len(update.top)} ({SCORE_KIND}s)", 0.45, grey), (f"{sign} {score:.1f}", 1.3, yellow)]
+            + [(f"{s} {v:.1f}", 0.6, white) for s, v in rest])
+
+
 def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
-    """The frame with the landmarks (hands, pose, lips) and the latest top-5 drawn on it."""
+    """The frame with the landmarks (hands, pose, lips) and the latest answer drawn on it: the top sign and its logit
+    large on a semi-opaque dark panel in the top-left corner, the runner-ups smaller below it, or the state ("waiting
+    for frames" before the first update, "no hands in view"); sizes scale with the frame."""
     import cv2
 
     from islr.viz import HAND_EDGES, POSE_EDGES
 
     out = frame.copy()
     h, w = out.shape[:2]
+    s = max(min(h, w) / 720, MIN_SCALE)  # 1.0 at 720p, 0.67 at 640×480, 1.5 at 1080p
 
     def px(i: int):
         x, y = lm[i, 0], lm[i, 1]
@@ -86,19 +123,32 @@ def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.nda
     edges = [(L.pose_id(a), L.pose_id(b), (0, 160, 0)) for a, b in POSE_EDGES]
     for base, colour in ((L.PART_OFFSET["left_hand"], (200, 120, 0)), (L.PART_OFFSET["right_hand"], (0, 140, 255))):
         edges += [(base + a, base + b, colour) for a, b in HAND_EDGES]
+    line = max(2, round(2 * s))
     for a, b, colour in edges:
         p, q = px(a), px(b)
         if p and q:
-            cv2.line(out, p, q, colour, 2)
+            cv2.line(out, p, q, colour, line, cv2.LINE_AA)
     for i in L.LIP:
         if (p := px(int(i))) is not None:
-            cv2.circle(out, p, 1, (0, 0, 220), -1)
-    if update is not None:
-        cv2.putText(out, f"top-5 ({SCORE_KIND}s)", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (200, 200, 200), 1,
-                    cv2.LINE_AA)
-        for r, (sign, score) in enumerate(update.top):
-            cv2.putText(out, f"{sign} {score:.1f}", (8, 40 + 20 * r), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                        (255, 255, 255) if r else (0, 255, 255), 2, cv2.LINE_AA)
+            cv2.circle(out, p, max(1, round(1.5 * s)), (0, 0, 220), -1)
+
+    font, pad, gap = cv2.FONT_HERSHEY_SIMPLEX, round(14 * s), round(10 * s)
+    lines = []
+    for text, size, colour in _overlay_lines(update):
+        scale = 1.2 * s * size
+        thick = max(1, round(2.5 * s * size))
+        (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+        lines.append((text, scale, thick, colour, tw, th, base))
+    x0 = y0 = round(10 * s)
+    panel_w = min(w - x0, 2 * pad + max(tw for *_, tw, _th, _b in lines))
+    panel_h = min(h - y0, 2 * pad + sum(th + b for *_, th, b in lines) + gap * (len(lines) - 1))
+    region = out[y0:y0 + panel_h, x0:x0 + panel_w]
+    region[:] = (region * (1 - PANEL_ALPHA)).astype(out.dtype)  # blend towards black
+    y = y0 + pad
+    for text, scale, thick, colour, _tw, th, base in lines:
+        y += th
+        cv2.putText(out, text, (x0 + pad, y), font, scale, colour, thick, cv2.LINE_AA)
+        y += base + gap
     return out
 
 
@@ -191,8 +241,7 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
 
     def report(u: LiveUpdate) -> None:
-        print(f"frame {u.frame:5d} ({u.window_frames:3d} in window): "
-              + "  ".join(f"{s} {p:.1f}" for s, p in u.top), flush=True)
+        print(f"frame {u.frame:5d} ({u.window_frames:3d} in window): {u.text()}", flush=True)
 
     try:
         updates = run(source, model, sign_names(), args.window, args.every, args.out, args.show, report)

@@ -8,7 +8,8 @@ Inputs: asl-signs parquet files (:func:`islr.io.read_landmarks`), MediaPipe Holi
 ONNX members with onnxruntime (:class:`islr.export.onnx.OnnxEnsembleModel`, written beside it as
 ``outputs/submission/onnx/``). A file that cannot be read is named on stderr with its cause and the others are still
 predicted; a summary counts the bad files and the exit status is then 1 (the rule of every command that reads many
-files, :func:`islr.io.report_bad_files`).
+files, :func:`islr.io.report_bad_files`). A file in which both hands are missing in (nearly) every frame
+(:func:`islr.landmarks.no_hands_in_view`) is not given to the model: it is reported as "no hands in view".
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from scipy.special import softmax
 
 from islr import extras, io
+from islr import landmarks as L
 from islr.metrics import topk_indices
 # The one TFLite runner and default model location (no TensorFlow import); re-exported for the CLI and notebooks.
 from islr.export.runtime import BACKENDS, TFLiteSignModel, default_model, load_sign_model  # noqa: F401
@@ -57,12 +59,14 @@ def read_any(path: str | Path) -> np.ndarray:
 
 @dataclass
 class Prediction:
-    """Top-k signs of one file, or why it could not be read (``error``, the cause of its :class:`islr.io.BadFile`)."""
+    """Top-k signs of one file, or why it could not be read (``error``, the cause of its :class:`islr.io.BadFile`);
+    ``no_hands``: no hand in (nearly) any frame (:func:`islr.landmarks.no_hands_in_view`), so ``top`` is empty."""
 
     path: str
     frames: int = 0
     top: list[tuple[str, float]] | None = None
     error: str | None = None
+    no_hands: bool = False
 
 
 def top_k(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
@@ -73,7 +77,8 @@ def top_k(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[s
 
 def predict_files(files, model, sign_names: list[str], k: int = 5) -> list[Prediction]:
     """Predict every file; a file that cannot be read (:class:`islr.io.LandmarkFileError`) gets ``error`` set and
-    does not stop the others. Any other error (the model, the extraction environment, a bug) is raised."""
+    does not stop the others. Any other error (the model, the extraction environment, a bug) is raised. A file with
+    no hands in view gets ``no_hands`` set and an empty ``top`` without calling the model."""
     out = []
     for f in files:
         try:
@@ -81,7 +86,10 @@ def predict_files(files, model, sign_names: list[str], k: int = 5) -> list[Predi
         except io.LandmarkFileError as err:
             out.append(Prediction(str(f), error=err.reason))
             continue
-        out.append(Prediction(str(f), len(x), top_k(model(x), sign_names, k)))
+        if L.no_hands_in_view(x):
+            out.append(Prediction(str(f), len(x), [], no_hands=True))
+        else:
+            out.append(Prediction(str(f), len(x), top_k(model(x), sign_names, k)))
     return out
 
 
@@ -92,11 +100,11 @@ def bad_files(preds: list[Prediction]) -> list[io.BadFile]:
 
 def format_table(preds: list[Prediction]) -> str:
     """A plain-text table of the files read: file, frames, then the top signs with probabilities (the files that
-    could not be read are named by :func:`islr.io.report_bad_files` instead)."""
+    could not be read are named by :func:`islr.io.report_bad_files` instead; a file without hands says so)."""
     lines = []
     for p in preds:
         if not p.error:
-            tops = "  ".join(f"{s} {v:.3f}" for s, v in p.top)
+            tops = L.NO_HANDS_TEXT if p.no_hands else "  ".join(f"{s} {v:.3f}" for s, v in p.top)
             lines.append(f"{p.path} ({p.frames} frames): {tops}")
     return "\n".join(lines)
 
@@ -128,7 +136,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         for p in preds:
             print(json.dumps({"file": p.path, "frames": p.frames, "error": p.error,
-                              "top": [{"sign": s, "p": v} for s, v in (p.top or [])]}))
+                              "no_hands": p.no_hands, "top": [{"sign": s, "p": v} for s, v in (p.top or [])]}))
     elif any(not p.error for p in preds):
         print(format_table(preds))
     return io.report_bad_files("islr predict", bad_files(preds), len(preds))
