@@ -235,3 +235,16 @@ def test_overlay_states_waiting_and_no_hands():
     no_hands = _panel(720, 1280, LiveUpdate(3, 4, [], no_hands=True))
     for panel in (waiting, no_hands):
         assert panel.shape[0] > 30 and (panel > 180).any() and panel[panel <= 128].mean() < 80
+
+
+def test_overlay_can_be_left_out_for_a_landmarks_only_frame(sample_files):
+    from islr import io, landmarks as L
+    from islr.live import draw
+
+    white = np.full((240, 320, 3), 255, np.uint8)
+    x = io.read_landmarks(sample_files[0])
+    t = int(np.argmax(~np.isnan(x[:, L.PART_SLICE["pose"], 0]).all(1)))
+    lines = draw(white, x[t], None, panel=False)
+    assert (lines != 255).any()  # the landmarks are drawn
+    with_panel = draw(white, x[t], None)
+    assert ((with_panel != lines).any(2)).mean() > 0.05  # the panel adds "waiting for frames"

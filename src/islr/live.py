@@ -104,10 +104,11 @@ def _overlay_lines(update: LiveUpdate | None) -> list[tuple[str, float, tuple[in
             + [(f"{s} {v:.1f}", 0.6, white) for s, v in rest])
 
 
-def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.ndarray:
+def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None, panel: bool = True) -> np.ndarray:
     """The frame with the landmarks (hands, pose, lips) and the latest answer drawn on it: the top sign and its logit
     large on a semi-opaque dark panel in the top-left corner, the runner-ups smaller below it, or the state ("waiting
-    for frames" before the first update, "no hands in view"); sizes scale with the frame."""
+    for frames" before the first update, "no hands in view"); sizes scale with the frame. ``panel=False`` draws the
+    landmarks alone (a frame shown for its landmarks, not as part of a live run)."""
     import cv2
 
     from islr.viz import HAND_EDGES, POSE_EDGES
@@ -132,6 +133,8 @@ def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None) -> np.nda
         if (p := px(int(i))) is not None:
             cv2.circle(out, p, max(1, round(1.5 * s)), (0, 0, 220), -1)
 
+    if not panel:
+        return out
     font, pad, gap = cv2.FONT_HERSHEY_SIMPLEX, round(14 * s), round(10 * s)
     lines = []
     for text, size, colour in _overlay_lines(update):
