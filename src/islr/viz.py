@@ -4,6 +4,8 @@ full Kaggle set) via :func:`finish`, and is saved under ``outputs/figures/<stage
 
 from __future__ import annotations
 
+import textwrap
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -74,14 +76,51 @@ def frame_strip(seq: np.ndarray, n: int = 8, title: str = "", face: bool = True)
 
 
 def finish(fig, source_label: str, stage: str | None = None, name: str | None = None) -> Path | None:
-    """Add the data footer, tighten the layout and save to ``outputs/figures/<stage>/<name>.png`` if named."""
+    """Add the data footer, tighten the layout and save to ``outputs/figures/<stage>/<name>.png`` if named.
+
+    A suptitle wider than the figure is wrapped onto more lines (a long model or data name would otherwise run off
+    both edges), and the axes are laid out below it.
+    """
     fig.text(0.5, 0.005, f"data: {source_label}", ha="center", va="bottom", fontsize=8, color="0.35")
+    title_bottom = _fit_suptitle(fig)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    if _axes_top(fig) > title_bottom:  # a layout that left the suptitle out: lay the axes out below it
+        fig.tight_layout(rect=(0, 0.03, 1, title_bottom - 0.005))
     if stage and name:
         out = paths.figures_dir(stage) / f"{name}.png"
         fig.savefig(out, dpi=110)
         return out
     return None
+
+
+def _renderer(fig):
+    get = getattr(fig.canvas, "get_renderer", None)
+    return get() if get is not None else fig._get_renderer()
+
+
+def _axes_top(fig) -> float:
+    """The top of the highest axes with its title and labels, in figure fraction (0 without axes)."""
+    renderer = _renderer(fig)
+    tops = [ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible()]
+    return max(tops, default=0.0) / (fig.get_figheight() * fig.dpi)
+
+
+def _fit_suptitle(fig, margin: float = 0.96) -> float:
+    """Wrap ``fig``'s suptitle to ``margin`` of the figure's width; return its bottom (figure fraction; 1 without
+    one)."""
+    title = getattr(fig, "_suptitle", None)
+    if title is None or not title.get_text():
+        return 1.0
+    renderer = _renderer(fig)
+    width = fig.get_figwidth() * fig.dpi
+    box = title.get_window_extent(renderer)
+    if box.width > margin * width:
+        lines = title.get_text().split("\n")
+        longest = max(lines, key=len)
+        chars = max(20, int(len(longest) * margin * width / box.width))
+        title.set_text("\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in lines))
+        box = title.get_window_extent(renderer)
+    return box.y0 / (fig.get_figheight() * fig.dpi)
 
 
 def plot_image(img: np.ndarray, title: str = "", axes=None, vmax: float = 3.0):
@@ -99,13 +138,6 @@ def plot_image(img: np.ndarray, title: str = "", axes=None, vmax: float = 3.0):
     cax = axes[-1].inset_axes([1.04, 0.0, 0.06, 1.0])  # beside the z panel, outside tight_layout's reach
     axes[-1].figure.colorbar(im, cax=cax, label="normalised value")
     return axes
-
-
-def compare_skeletons(ax, before: np.ndarray, after: np.ndarray, title: str = "") -> None:
-    """One 543-point frame before (grey) and after (colour) an augmentation, on one axes."""
-    grey = {k: "0.75" for k in PART_COLORS}
-    draw_skeleton(ax, before, alpha=0.8, colors=grey, face=False)
-    draw_skeleton(ax, after, title=title, face=False)
 
 
 def plot_features(features: np.ndarray, mask: np.ndarray, title: str = "", ax=None):
@@ -128,3 +160,208 @@ def plot_features(features: np.ndarray, mask: np.ndarray, title: str = "", ax=No
     ax.set_ylabel(f"frame ({n} real of ≤ 96)")
     ax.set_title(title, fontsize=9, pad=22)
     return ax
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Augmentations drawn large (islr.explore's demos and explorer): grey before, colour after.
+# ---------------------------------------------------------------------------------------------------------------
+BEFORE_COLOR = "0.6"
+AFTER_SERIES_COLOR = "tab:purple"
+MASK_COLOR = "tab:red"
+
+
+def _part_of(row: int) -> str:
+    for part in ("left_hand", "pose", "right_hand"):
+        if L.PART_OFFSET[part] <= row < L.PART_OFFSET[part] + L.PART_SIZE[part]:
+            return part
+    return "lips"
+
+
+def draw_rows(ax, frame: np.ndarray, rows, grey: bool = False, lw: float = 1.6, size: float = 12,
+              alpha: float = 1.0, ls: str = "-", zorder: int = 2) -> None:
+    """Draw the landmark ``rows`` of one (543, 3) frame: pose and hand bones whose two ends are among them and
+    present, and every present point as a dot; coloured by part (:data:`PART_COLORS`) or grey."""
+    keep = {int(r) for r in np.asarray(rows)}
+    xy = frame[:, :2]
+    ok = np.isfinite(xy).all(1)
+
+    def color(part):
+        return BEFORE_COLOR if grey else PART_COLORS[part]
+
+    edges = [(L.pose_id(a), L.pose_id(b), "pose") for a, b in POSE_EDGES]
+    edges += [(L.PART_OFFSET[h] + a, L.PART_OFFSET[h] + b, h) for h in ("left_hand", "right_hand")
+              for a, b in HAND_EDGES]
+    for a, b, part in edges:
+        if a in keep and b in keep and ok[a] and ok[b]:
+            ax.plot([xy[a, 0], xy[b, 0]], [xy[a, 1], xy[b, 1]], c=color(part), lw=lw, alpha=alpha, ls=ls,
+                    zorder=zorder, solid_capstyle="round")
+    drawn = np.array(sorted(r for r in keep if ok[r]), dtype=np.int64)
+    for part in ("lips", "left_hand", "pose", "right_hand"):
+        sel = drawn[[_part_of(r) == part for r in drawn]] if len(drawn) else drawn
+        if len(sel):
+            ax.scatter(*xy[sel].T, s=size * (0.6 if part == "pose" else 1.0), c=color(part), alpha=alpha,
+                       zorder=zorder + 1, linewidths=0)
+
+
+def _square_limits(ax, points: np.ndarray, pad: float = 0.12, half: float | None = None) -> None:
+    """Equal-aspect limits around ``points`` (N, 2) (y pointing down); ``half`` fixes the half-width."""
+    points = points[np.isfinite(points).all(1)]
+    if not len(points):
+        return
+    lo, hi = points.min(0), points.max(0)
+    centre = (lo + hi) / 2
+    half = half if half is not None else max(float((hi - lo).max()) / 2 * (1 + 2 * pad), 1e-3)
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] + half, centre[1] - half)
+    ax.set_aspect("equal", adjustable="box")
+
+
+def draw_view(ax, view) -> None:
+    """One :class:`islr.explore.View`: before grey, after in colour, in the region the view names."""
+    if view.kind == "skeleton":
+        rows = np.asarray(view.rows)
+        big = len(rows) <= 42  # a close-up: thicker bones, bigger dots
+        lw, size = (2.4, 22) if big else (1.4, 8)
+        draw_rows(ax, view.before, rows, grey=True, lw=lw + 0.8, size=size * 1.3, alpha=0.9, zorder=1)
+        if view.partner is not None:
+            draw_rows(ax, view.partner, rows, lw=lw * 0.7, size=size * 0.5, alpha=0.45, ls="--", zorder=2)
+        draw_rows(ax, view.after, rows, lw=lw, size=size, zorder=3)
+        frames = [view.before, view.after] + ([view.partner] if view.partner is not None else [])
+        _square_limits(ax, np.concatenate([f[rows, :2] for f in frames]))
+        if view.masked is not None and len(view.masked):
+            gone = np.intersect1d(np.asarray(view.masked), rows)
+            if len(gone):
+                ax.scatter(*view.before[gone, :2].T, marker="x", s=size * 2.5, c="k", lw=1.8, zorder=5,
+                           label=f"masked ({len(gone)} points)")
+                ax.legend(fontsize=7, loc="best", handletextpad=0.2, borderaxespad=0.2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    elif view.kind == "frames":
+        before, after = np.asarray(view.before, bool), np.asarray(view.after, bool)
+        idx = np.arange(len(before))
+        ax.vlines(idx[before], 0.6, 1.4, color=BEFORE_COLOR, lw=2.2, label="before: nearest resize")
+        ax.vlines(idx[after], -0.4, 0.4, color=AFTER_SERIES_COLOR, lw=2.2, label="after: random pick")
+        dropped = before & ~after
+        ax.scatter(idx[dropped], np.zeros(dropped.sum()), marker="x", c="k", s=30, zorder=3,
+                   label="used before, dropped after")
+        ax.set_yticks([1, 0], ["before", "after"], fontsize=7)
+        ax.set_ylim(-1.6, 2.2)
+        ax.set_xlabel(view.xlabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6.5, loc="upper center", ncol=2, handletextpad=0.3, columnspacing=0.8)
+    else:
+        before, after = np.asarray(view.before, float), np.asarray(view.after, float)
+        ax.plot(np.arange(len(before)), before, color=BEFORE_COLOR, lw=3, marker=".", ms=5, label="before")
+        ax.plot(np.arange(len(after)), after, color=AFTER_SERIES_COLOR, lw=1.5, marker=".", ms=4, label="after")
+        if view.masked is not None and np.any(view.masked):
+            m = np.asarray(view.masked, bool)
+            edges = np.flatnonzero(np.diff(np.r_[0, m.astype(int), 0]))
+            for k, (a, b) in enumerate(zip(edges[::2], edges[1::2])):
+                ax.axvspan(a - 0.5, b - 0.5, color=MASK_COLOR, alpha=0.15, lw=0,
+                           label="masked (zeroed)" if k == 0 else None)
+        ax.set_xlabel(view.xlabel, fontsize=8)
+        ax.set_ylabel(view.ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if view.ylabel.startswith("y"):
+            ax.invert_yaxis()  # image y points down, as in the skeletons
+        ax.legend(fontsize=7, loc="best")
+    ax.set_title(view.title, fontsize=8)
+
+
+def _demo_text(demo, width: int = 40) -> str:
+    parts = [demo.does, f"training: {demo.strength}"]
+    if demo.shown:
+        parts.append(f"shown: {demo.shown}")
+    return "\n\n".join(textwrap.fill(p, width) for p in parts)
+
+
+def plot_demos(demos, title: str, data: str = ""):
+    """A figure of :class:`islr.explore.Demo` rows: left what the augmentation does, its training strength and what
+    this draw did; right its views (grey before, colour after). A demo that cannot act shows its note instead."""
+    n_views = max([len(d.views) for d in demos] + [1])
+    n_cols = 1 + n_views
+    fig = plt.figure(figsize=(3.0 + 3.0 * n_views, 3.0 * len(demos) + 0.9))
+    gs = fig.add_gridspec(len(demos), n_cols, width_ratios=[1.0] + [1] * n_views)
+    for r, demo in enumerate(demos):
+        text_ax = fig.add_subplot(gs[r, 0])
+        text_ax.axis("off")
+        text_ax.set_title(demo.name, loc="left", fontsize=10, fontweight="bold")
+        text_ax.text(0, 1, _demo_text(demo), va="top", ha="left", fontsize=8, transform=text_ax.transAxes)
+        if not demo.active:
+            note_ax = fig.add_subplot(gs[r, 1:])
+            note_ax.axis("off")
+            note_ax.text(0.5, 0.5, "\n".join(textwrap.wrap(demo.note, 70)), ha="center", va="center",
+                         fontsize=10, transform=note_ax.transAxes,
+                         bbox={"boxstyle": "round", "facecolor": "0.95", "edgecolor": "0.6"})
+            continue
+        for k, view in enumerate(demo.views):
+            draw_view(fig.add_subplot(gs[r, 1 + k]), view)
+    sub = "grey: before, colour: after (the same seed)" + (f" — {data}" if data else "")
+    fig.suptitle(f"{title}\n{sub}", fontsize=10)
+    return fig
+
+
+def draw_explorer(fig, state, label: str, seed: int) -> None:
+    """The explorer's figure (``fig`` is cleared): the whole body, each hand and the lips at the chosen frame, and
+    the main hand's index fingertip y over time, before grey and after in colour; hidden points as red crosses."""
+    fig.clear()
+    gs = fig.add_gridspec(2, 4, height_ratios=[2.2, 1])
+    before, after = state.before[state.frame], state.after[state.frame_after]
+    pts = np.asarray(L.CNN_AUG_POINTS)
+    whole = np.concatenate([state.before[:, pts, :2].reshape(-1, 2), state.after[:, pts, :2].reshape(-1, 2)])
+    ax = fig.add_subplot(gs[0, 0])
+    draw_rows(ax, before, pts, grey=True, lw=2.0, size=10, zorder=1)
+    draw_rows(ax, after, pts, lw=1.4, size=7, zorder=3)
+    _square_limits(ax, whole, pad=0.03)
+    ax.set_title(f"body, frame {state.frame} → {state.frame_after}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    masked = np.asarray(state.hidden_rows)
+    for k, part in enumerate(("left_hand", "right_hand", "lips")):
+        ax = fig.add_subplot(gs[0, 1 + k])
+        rows = pts[[_part_of(r) == part for r in pts]]
+        # after a flip the hand is in the other hand's rows: follow it there
+        twin = {"left_hand": "right_hand", "right_hand": "left_hand"}.get(part, part) if state.flipped else part
+        after_rows = rows - L.PART_OFFSET[part] + L.PART_OFFSET[twin] if twin != part else rows
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames
+            extent = np.nanmax(np.ptp(state.before[:, rows, :2], axis=1)) if len(state.before) else np.nan
+        here = np.concatenate([before[rows, :2], after[after_rows, :2]])
+        name = part.replace("_", " ")
+        if not np.isfinite(here).all(1).any():
+            ax.text(0.5, 0.5, f"no {name} in this frame", ha="center", va="center", transform=ax.transAxes)
+            ax.set_aspect("equal", adjustable="box")  # the same size as the other close-ups
+        else:
+            draw_rows(ax, before, rows, grey=True, lw=3.2, size=28, zorder=1)
+            draw_rows(ax, after, after_rows, lw=2.4, size=22, zorder=3)
+            gone = np.intersect1d(masked, after_rows)
+            if len(gone):
+                where = gone - after_rows[0] + rows[0]  # the same point's row before (the flip moves hands)
+                ax.scatter(*before[where, :2].T, marker="x", s=50, c="k", lw=1.8, zorder=5)
+            finite = here[np.isfinite(here).all(1)]
+            need = float(np.ptp(finite, 0).max()) / 2 * 1.15
+            _square_limits(ax, here, half=max(0.65 * extent, need) if np.isfinite(extent) and extent > 0 else None)
+        ax.set_title(f"{name} (close-up)" + (f" → {twin.replace('_', ' ')} after the flip" if twin != part else ""),
+                     fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(gs[1, :])
+    hand = max(("left_hand", "right_hand"), key=lambda h: int(np.isfinite(state.before[:, L.PART_OFFSET[h], 0]).sum()))
+    other = {"left_hand": "right_hand", "right_hand": "left_hand"}[hand] if state.flipped else hand
+    ax.plot(state.before[:, L.PART_OFFSET[hand] + 8, 1], color=BEFORE_COLOR, lw=3, marker=".", label="before")
+    ax.plot(state.after[:, L.PART_OFFSET[other] + 8, 1], color=AFTER_SERIES_COLOR, lw=1.5, marker=".",
+            label="after" + (f" ({other.replace('_', ' ')}: flipped)" if other != hand else ""))
+    ax.axvline(state.frame, color=BEFORE_COLOR, ls=":")
+    ax.axvline(state.frame_after, color=AFTER_SERIES_COLOR, ls=":")
+    hidden = np.asarray(state.hidden_frames, bool)
+    edges = np.flatnonzero(np.diff(np.r_[0, hidden.astype(int), 0]))
+    for k, (a, b) in enumerate(zip(edges[::2], edges[1::2])):
+        ax.axvspan(a - 0.5, b - 0.5, color=MASK_COLOR, alpha=0.15, lw=0, label="masked frames" if k == 0 else None)
+    ax.invert_yaxis()
+    ax.set_xlabel("frame")
+    ax.set_ylabel("y")
+    ax.set_title(f"{hand.replace('_', ' ')} index fingertip y over time (dotted: the frame shown)", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    applied = ", ".join(state.applied) or "nothing (every augmentation switched off)"
+    fig.suptitle(f"{label} — seed {seed}\napplied, each with p = 1, in training order: {applied}", fontsize=9)
+    fig.tight_layout()
