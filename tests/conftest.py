@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import subprocess
@@ -8,6 +9,26 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 os.chdir(REPO)  # scripts are referenced relative to the repo in a few tests
+
+
+@pytest.fixture(scope="session")
+def outputs_at():
+    """``with outputs_at(folder):`` — islr writes under ``folder`` ($ISLR_OUTPUTS) inside the block, as before after it
+    (for module-scoped fixtures, where monkeypatch is not available)."""
+
+    @contextlib.contextmanager
+    def use(folder: Path):
+        before = os.environ.get("ISLR_OUTPUTS")
+        os.environ["ISLR_OUTPUTS"] = str(folder)
+        try:
+            yield folder
+        finally:
+            if before is None:
+                del os.environ["ISLR_OUTPUTS"]
+            else:
+                os.environ["ISLR_OUTPUTS"] = before
+
+    return use
 
 
 @pytest.fixture(scope="session")

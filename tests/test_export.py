@@ -86,19 +86,12 @@ ENSEMBLE_WEIGHTS = {"effnet_test": 0.58, "bert_test": 0.42 * 0.85, "deberta_test
 
 
 @pytest.fixture(scope="module")
-def submission(models, tmp_path_factory):
+def submission(models, tmp_path_factory, outputs_at):
     """notebook 06's build_submission on the test ensemble, written under a temporary outputs folder."""
     from islr.export import stage
 
-    before = os.environ.get("ISLR_OUTPUTS")
-    os.environ["ISLR_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
-    try:
+    with outputs_at(tmp_path_factory.mktemp("outputs")):
         yield stage.build_submission(models, ENSEMBLE_WEIGHTS)
-    finally:
-        if before is None:
-            del os.environ["ISLR_OUTPUTS"]
-        else:
-            os.environ["ISLR_OUTPUTS"] = before
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ one-graph submission with members of different settings), ``islr evaluate`` and 
 were trained — checked on real files of the bundled sample, and shown to fail with a wrong setting."""
 import copy
 import json
-import os
 
 import numpy as np
 import pytest
@@ -149,19 +148,12 @@ def test_an_export_with_a_wrong_setting_fails_the_parity_check(family, wrong, mo
 
 
 @pytest.fixture(scope="module")
-def submission(models, tmp_path_factory):
+def submission(models, tmp_path_factory, outputs_at):
     """notebook 06's build_submission on members of different input settings (CNN 48 frames, BERT 40, DeBERTa 96)."""
     from islr.export import stage
 
-    before = os.environ.get("ISLR_OUTPUTS")
-    os.environ["ISLR_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
-    try:
+    with outputs_at(tmp_path_factory.mktemp("outputs")):
         yield stage.build_submission(models, WEIGHTS)
-    finally:
-        if before is None:
-            del os.environ["ISLR_OUTPUTS"]
-        else:
-            os.environ["ISLR_OUTPUTS"] = before
 
 
 def test_submission_of_members_with_different_settings(submission, models, sequences):
