@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -338,7 +337,7 @@ def install(extras: tuple[str, ...], project: Path, release: tuple[str, ...] = (
     changed.pop(PROJECT, None)
     kept = {line.split("==")[0] for line in constraints}
     broken = sorted(n for n in (*changed, *removed) if n in kept)
-    for title, items in (("added", {k: v for k, v in added.items()}),
+    for title, items in (("added", added),
                          ("changed", {k: f"{a} -> {b}" for k, (a, b) in changed.items()}),
                          ("removed", removed)):
         if items:
