@@ -504,6 +504,25 @@ def _summary_live(rec: dict) -> tuple[str, str]:
     return "`islr live` frame rate", text
 
 
+def _summary_trim(rec: dict) -> tuple[str, str]:
+    clips = {r["group"]: r for r in rec["rows"] if r["what"] == "clips"}
+    every = clips["all"]
+    text = (f"Real asl-signs clips with real rest frames added before and after (median "
+            f"{every['padded_frames_median']:.0f} frames, like a user's recording), top-1 scored whole → on the "
+            f"span `islr.span.sign_span` finds: " + "; ".join(
+                f"{name} ({g['n']}) {_acc(g['top1_padded_untrimmed'])} → **{_acc(g['top1_padded_trimmed'])}** "
+                f"(the clip alone {_acc(g['top1_original'])})" for name, g in clips.items()) + ". "
+            f"On a padded clip the span ends at most {every['span_error_max']} frames from the clip's own ends "
+            f"({every['span_within_margin']} of {every['n']} within the span's margin); on the clips themselves it "
+            f"cuts {every['frames_cut']} of {every['frames']:,} frames.")
+    recordings = [r for r in rec["rows"] if r["what"] == "recording"]
+    if recordings:
+        text += " Real recordings: " + "; ".join(
+            f"{r['group']} {r['frames']} frames → [{r['span'][0]}, {r['span'][1]}), {r['top1_untrimmed']} → "
+            f"{r['top1_trimmed']}" for r in recordings) + "."
+    return "Scoring the sign's span only", text
+
+
 def _summary_augment(rec: dict) -> tuple[str, str]:
     parts = []
     for r in rec["rows"]:
@@ -589,6 +608,7 @@ SUMMARIES = {
     "bench_quantisation": _summary_quantisation,
     "bench_cnn_quantisation": _summary_cnn_quantisation,
     "bench_live": _summary_live,
+    "bench_trim": _summary_trim,
     "bench_augment": _summary_augment,
     "bench_prepare": _summary_prepare,
     "bench_train": _summary_train,
