@@ -523,6 +523,14 @@ def _summary_trim(rec: dict) -> tuple[str, str]:
     return "Scoring the sign's span only", text
 
 
+def _summary_web(rec: dict) -> tuple[str, str]:
+    parts = [f"pose model {r['model_complexity']}: **{r['holistic_fps']:.1f} frames/s** of MediaPipe Holistic in "
+             f"the page, {r['received_fps']:.1f} frames/s of landmarks reaching the server and "
+             f"{r['answers_per_s']:.1f} answers/s" for r in rec["rows"]]
+    return "`islr live --web` frame rate", ("The browser page in headless Chromium (Holistic on the CPU, WebGL "
+                                            "emulated), a video as its camera: " + "; ".join(parts) + ".")
+
+
 def _summary_augment(rec: dict) -> tuple[str, str]:
     parts = []
     for r in rec["rows"]:
@@ -608,6 +616,7 @@ SUMMARIES = {
     "bench_quantisation": _summary_quantisation,
     "bench_cnn_quantisation": _summary_cnn_quantisation,
     "bench_live": _summary_live,
+    "bench_web": _summary_web,
     "bench_trim": _summary_trim,
     "bench_augment": _summary_augment,
     "bench_prepare": _summary_prepare,
