@@ -51,11 +51,12 @@ def test_predict_gives_the_torch_ensembles_top5_on_parquet_and_pose_files(tflite
     names = sign_names()
     for f, p in zip(files, preds):
         x = read_any(f)
+        start, stop = p.answer.span  # the sign's span: the frames the model was given
         with single_torch_thread():
-            logits = sum(w * torch_logits(members[k], x) for k, w in WEIGHTS.items())
-        probs = torch.softmax(torch.from_numpy(logits), 0).numpy()
+            logits = sum(w * torch_logits(members[k], x[start:stop]) for k, w in WEIGHTS.items())
+        probs = torch.softmax(torch.from_numpy(logits), 0).numpy()  # no answer rules beside this model: T = 1
         order = np.argsort(-probs)[:5]
-        assert p.frames == len(x) > 0
+        assert p.frames == len(x) > 0 and 0 <= start < stop <= len(x)
         assert [s for s, _ in p.top] == [names[i] for i in order], f
         assert np.allclose([v for _, v in p.top], probs[order], atol=1e-4), f
 
@@ -213,7 +214,10 @@ def _panel(h, w, update):
 def test_overlay_is_a_dark_panel_with_bright_text_scaled_to_the_frame():
     from islr.live import LiveUpdate
 
-    update = LiveUpdate(7, 8, [("soup", 12.3), ("sticky", 9.8), ("yummy", 8.1), ("drink", 7.7), ("hungry", 6.0)])
+    from islr.answer import SIGN, Answer
+
+    top = [("soup", 0.81), ("sticky", 0.1), ("yummy", 0.04), ("drink", 0.02), ("hungry", 0.01)]
+    update = LiveUpdate(7, 8, Answer(SIGN, top, 8, (0, 8), calibrated=True))
     heights = {}
     for h, w in ((480, 640), (1080, 1920)):
         panel = _panel(h, w, update)
@@ -228,13 +232,18 @@ def test_overlay_is_a_dark_panel_with_bright_text_scaled_to_the_frame():
     assert all(1.8 < r < 2.7 for r in ratio), heights  # 1080 / 480 = 2.25
 
 
-def test_overlay_states_waiting_and_no_hands():
-    from islr.live import LiveUpdate
+def test_overlay_states_waiting_no_hands_and_not_known():
+    from islr.answer import NO_HANDS, UNKNOWN, Answer
+    from islr.live import LiveUpdate, _overlay_lines
 
-    waiting = _panel(720, 1280, None)
-    no_hands = _panel(720, 1280, LiveUpdate(3, 4, [], no_hands=True))
-    for panel in (waiting, no_hands):
+    no_hands = LiveUpdate(3, 4, Answer(NO_HANDS, [], 4, (0, 4)))
+    unknown = LiveUpdate(3, 4, Answer(UNKNOWN, [("thankyou", 0.4), ("hello", 0.3)], 4, (0, 4), True, "far"))
+    for update in (None, no_hands, unknown):
+        panel = _panel(720, 1280, update)
         assert panel.shape[0] > 30 and (panel > 180).any() and panel[panel <= 128].mean() < 80
+    assert _overlay_lines(unknown)[0][0] == "not a sign this model knows"
+    assert "thankyou 40%" in _overlay_lines(unknown)[1][0]  # the best guesses, small, as guesses
+    assert [t for t, *_ in _overlay_lines(no_hands)] == ["no hands in view"]
 
 
 def test_overlay_can_be_left_out_for_a_landmarks_only_frame(sample_files):

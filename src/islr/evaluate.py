@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from islr import extras, io, paths
+from islr.answer import NO_HANDS, SIGN, UNKNOWN, Answerer, AnswerRules
 from islr.metrics import topk_indices
 
 #: Scores a model returns: raw logits (the ensemble is a weighted sum of raw logits, docs/method.md §7).
@@ -138,13 +139,6 @@ class WeightedEnsemble:
         return sum(w * np.asarray(self.members[n](landmarks), np.float64) for n, w in self.weights.items())
 
 
-def top_logits(scores: np.ndarray, sign_names: list[str], k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` best signs (:func:`islr.metrics.topk_indices`) with their raw logits (not probabilities: the models
-    are not calibrated)."""
-    scores = np.asarray(scores).reshape(-1)
-    return [(sign_names[i], float(scores[i])) for i in topk_indices(scores, k)]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------------
@@ -213,6 +207,10 @@ class Evaluation:
         model: the model's name.
         data: what the folder holds (:func:`describe_data`).
         skipped: the files of the selection that could not be used, with their causes (:class:`islr.io.BadFile`).
+        rules: what the answer rules were fitted on (:attr:`islr.answer.AnswerRules.data`).
+
+    ``rows`` also holds each file's answer (:mod:`islr.answer`): frames, span (the frames scored), answer (sign,
+    unknown, no_hands) and p (the calibrated probability of the top sign).
     """
 
     rows: pd.DataFrame
@@ -220,6 +218,7 @@ class Evaluation:
     model: str
     data: str
     skipped: list[io.BadFile] = field(default_factory=list)
+    rules: str = ""
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -227,14 +226,18 @@ class Evaluation:
         return self.rows[self.rows["label"] >= 0]
 
     def summary(self) -> dict:
-        """top1, top5 (250-way), top1_present (among the signs present), and the counts (``n_skipped``: files that
-        could not be used)."""
+        """top1, top5 (250-way), top1_present (among the signs present), the shares of answers (answered with a
+        sign, not_known: "not a sign this model knows", no_hands) and the top-1 of the answered files, and the
+        counts (``n_skipped``: files that could not be used)."""
         s = self.scored
         return {"model": self.model, "data": self.data, "n": int(len(s)),
                 "n_unlabelled": int(len(self.rows) - len(s)), "n_skipped": len(self.skipped),
                 "participants": int(s["participant_id"].nunique()), "signs": int(s["sign"].nunique()),
                 "top1": _mean(s["correct"]), "top5": _mean(s["in_top5"]),
-                "top1_present": _mean(s["correct_present"])}
+                "top1_present": _mean(s["correct_present"]),
+                "answered": _mean(s["answer"] == SIGN), "not_known": _mean(s["answer"] == UNKNOWN),
+                "no_hands": _mean(s["answer"] == NO_HANDS),
+                "answered_top1": _mean(s.loc[s["answer"] == SIGN, "correct"])}
 
     def table(self) -> pd.DataFrame:
         """The summary as a one-row table."""
@@ -271,16 +274,23 @@ class Evaluation:
                 "per_sign": _records(self.per_sign(), "sign"),
                 "confusion": {"signs": list(self.confusion().index), "columns": list(self.confusion().columns),
                               "counts": self.confusion().to_numpy().tolist()},
-                "predictions": [{"path": r.path, "sign": r.sign, "top5": list(r.top5),
+                "rules": self.rules,
+                "predictions": [{"path": r.path, "sign": r.sign, "answer": r.answer, "span": list(r.span),
+                                 "p": None if np.isnan(r.p) else round(float(r.p), 4), "top5": list(r.top5),
                                  "top5_raw_logits": [round(float(v), 4) for v in r.top5_logits]}
                                 for r in self.rows.itertuples()],
                 "skipped": [{"path": b.path, "cause": b.cause} for b in self.skipped]}
 
     def predictions(self, k: int = 5) -> pd.DataFrame:
-        """Per file: true sign and the top-k signs with their raw logits (labelled as such)."""
+        """Per file: true sign, frames and span scored, the answer (a sign with its calibrated probability, "not a
+        sign this model knows", "no hands in view"), then the model's top-k signs with their raw logits."""
+        from islr.answer import STATE_TEXT
+
         rows = []
         for r in self.rows.itertuples():
+            answer = f"{r.top5[0]} {r.p:.2f}" if r.answer == SIGN else STATE_TEXT[r.answer]
             rows.append({"path": r.path, "sign": r.sign or "(unlabelled)", "frames": r.frames,
+                         "span": f"{r.span[0]}-{r.span[1] - 1}", "answer": answer,
                          **{f"top{i + 1} ({SCORE_KIND})": f"{s} {v:.2f}"
                             for i, (s, v) in enumerate(zip(r.top5[:k], r.top5_logits[:k]))}})
         return pd.DataFrame(rows)
@@ -333,7 +343,7 @@ def _records(df: pd.DataFrame, key: str) -> list[dict]:
 
 def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None = None,
              participants: Sequence[int] | None = None, data_label: str | None = None,
-             progress: bool = True) -> Evaluation:
+             progress: bool = True, rules=None, trim: bool = True) -> Evaluation:
     """Score ``model`` on every (chosen) sequence of an asl-signs folder, one file at a time.
 
     A file that cannot be used — missing, unreadable, wrong schema, empty, or listed with a sign outside the 250 —
@@ -347,6 +357,11 @@ def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None 
         participants: score only these participants.
         data_label: how figures name the data (default :func:`describe_data`).
         progress: tqdm bar.
+        rules: the model's answer rules (:class:`islr.answer.AnswerRules`; default: those stored next to a TFLite
+            or ONNX model, none for a checkpoint): the answer per file (a sign, "not a sign this model knows", "no
+            hands in view") and its calibrated probability. The accuracies are the model's top-k on every labelled
+            file whatever the answer; the abstentions are counted apart.
+        trim: score only the sign's span of each file (:func:`islr.span.sign_span`).
 
     Returns:
         :class:`Evaluation`.
@@ -371,7 +386,10 @@ def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None 
     name = getattr(model, "name", None) or (f"TFLite {Path(model.path).name}" if hasattr(model, "path")
                                              else type(model).__name__)
     signs = io.sign_names()
-    logits, frames, scored, skipped = [], [], [], []
+    if rules is None:
+        rules = AnswerRules.load(getattr(model, "path", None))
+    answerer = Answerer(model, rules, signs, trim=trim)
+    logits, answers, scored, skipped = [], [], [], []
     listed = list(zip(index["path"], index["cause"]))
     for pos, (rel, cause) in enumerate(progress_bar(listed, desc="evaluate", unit="file", disable=not progress,
                                                     mininterval=2.0)):
@@ -387,12 +405,12 @@ def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None 
         except io.LandmarkFileError as err:
             skipped.append(io.BadFile.of(err))
             continue
-        out = np.asarray(model(x), np.float64).reshape(-1)
+        answers.append(answerer(x, score_anyway=True))
+        out = answerer.last_logits
         if out.shape != (len(signs),) or not np.isfinite(out).all():
             raise ValueError(f"{name} gave {out.shape} scores (finite: {np.isfinite(out).all()}) for {path}; "
                              f"expected {len(signs)} finite logits")
         logits.append(out)
-        frames.append(len(x))
         scored.append(pos)
     if not scored:
         raise NothingScored(f"{data_dir}: none of the {len(index)} selected files could be read", skipped,
@@ -402,7 +420,10 @@ def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None 
     labels = rows["label"].to_numpy()
     order = topk_indices(logits, 5)  # (N, 5)
     present = np.unique(labels[labels >= 0])
-    rows["frames"] = frames
+    rows["frames"] = [a.frames for a in answers]
+    rows["span"] = [a.span for a in answers]
+    rows["answer"] = [a.state for a in answers]
+    rows["p"] = [a.p if a.p is not None else np.nan for a in answers]
     rows["predicted"] = [signs[i] for i in order[:, 0]]
     rows["top5"] = [[signs[i] for i in o] for o in order]
     rows["top5_logits"] = [logits[r, o].tolist() for r, o in enumerate(order)]
@@ -415,7 +436,7 @@ def evaluate(model, data_dir: str | Path, *, sequence_ids: Sequence[int] | None 
     else:
         rows["predicted_present"], rows["correct_present"] = "", False
     return Evaluation(rows, logits.astype(np.float32), name,
-                      data_label or describe_data(data_dir, rows["sequence_id"].tolist()), skipped)
+                      data_label or describe_data(data_dir, rows["sequence_id"].tolist()), skipped, rules.data)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -448,6 +469,63 @@ def run_ensemble(cfg, weights: dict[str, float], kind: str = "participant", fold
     ens = WeightedEnsemble({m: CheckpointModel(runs.run_folder(cfg, m, kind, fold)) for m in weights}, weights)
     ens.name = f"{kind}-split fold-{fold} checkpoints, " + ens.name
     return ens
+
+
+def submitted_saw(cfg) -> bool:
+    """Whether the submitted models trained on the participants that participant-split fold 0 holds out (any
+    split other than participant, or transformers trained on all data)."""
+    return cfg.split.kind != "participant" or bool(cfg.split.full_data_transformers)
+
+
+def fit_answer_rules(cfg, model_path: str | Path, prepared, real: np.ndarray, data_dir: str | Path,
+                     weights: dict[str, float] | None = None, fold: int = 0):
+    """Fit the answer rules (:func:`islr.answer.fit_rules`) of the submitted model at ``model_path`` on the real
+    recordings of the run, and store them next to it (``answer_rules.json``).
+
+    The temperature and the open-set threshold come from real signers the model never saw: the participants that
+    participant-split fold ``fold`` held out. When the submitted models did train on them (:func:`submitted_saw`,
+    e.g. the full profile), the fold's own checkpoints combined with ``weights`` (the same recipe) stand in for it,
+    and the record says so. Without held-out real signers, the default rules are stored (uncalibrated; the
+    "no real training recordings" rule still applies).
+
+    Returns:
+        The :class:`islr.answer.AnswerRules` written.
+    """
+    from islr.answer import AnswerRules, fit_rules
+    from islr.predict import TFLiteSignModel
+
+    names = io.sign_names()
+    known = real_training_signs(cfg)
+    real_signs = {s: int(n) for s, n in known["real_sequences"].items()} if len(known) < len(names) else None
+    held = held_out_real_ids(cfg, prepared, real, fold)
+    if not len(held):
+        rules = AnswerRules(real_signs=real_signs, data=f"no real held-out signers in {known.attrs['data']}: "
+                                                        f"uncalibrated softmax, no distance rule")
+        rules.save(model_path)
+        return rules
+    seq = np.asarray(prepared.sequence_ids)
+    train_ids = np.setdiff1d(seq[np.asarray(real, bool)], held)
+    if submitted_saw(cfg):
+        if weights is None:
+            raise ValueError("the submitted models trained on the held-out signers: pass the ensemble weights so "
+                             "the participant-split checkpoints can stand in")
+        model, who = run_ensemble(cfg, weights, "participant", fold), "participant-split fold-0 checkpoints"
+        from islr.train.run import split
+
+        train_ids = np.intersect1d(train_ids, seq[split(cfg, prepared, "participant", fold)[0]])
+    else:
+        model, who = TFLiteSignModel(model_path), Path(model_path).name
+    on_train = evaluate(model, data_dir, sequence_ids=train_ids, progress=False)
+    on_held = evaluate(model, data_dir, sequence_ids=held, progress=False)
+    ts, hs = on_train.rows["label"].to_numpy() >= 0, on_held.rows["label"].to_numpy() >= 0
+    data = (f"{who}: temperature and distance threshold on {int(hs.sum())} real sequences of "
+            f"{on_held.rows['participant_id'].nunique()} held-out participants, references from "
+            f"{int(ts.sum())} real training sequences ({known.attrs['data']})")
+    rules = fit_rules(on_train.logits[ts], on_train.rows["label"].to_numpy()[ts], on_held.logits[hs],
+                      on_held.rows["label"].to_numpy()[hs], on_held.rows["participant_id"].to_numpy()[hs], names,
+                      real_signs, data)
+    rules.save(model_path)
+    return rules
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -533,6 +611,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     ap.add_argument("--threads", type=int, default=1,
                     help="TFLite / torch threads (one file at a time: more rarely helps)")
+    ap.add_argument("--no-trim", action="store_true", help="score every frame, not only the sign's span")
     args = ap.parse_args(argv)
     checkpoint = Path(args.model).suffix != ".tflite"
     if checkpoint:  # the extras up front, not after scoring every file
@@ -545,7 +624,8 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(max(1, args.threads))
     try:
         model = open_scorer(args.model, args.threads)
-        result = evaluate(model, args.data_dir, participants=args.participants, progress=not args.json)
+        result = evaluate(model, args.data_dir, participants=args.participants, progress=not args.json,
+                          trim=not args.no_trim)
     except NothingScored as exc:  # every file was bad: each is named, then the count
         io.report_bad_files("islr evaluate", exc.skipped, exc.total)
         print(f"islr evaluate: {exc}", file=sys.stderr)
@@ -568,7 +648,7 @@ def main(argv: list[str]) -> int:
         return status
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.table().drop(columns=["model", "data"]).to_string(index=False, float_format="%.4f"))
-        print(f"\nmodel: {result.model}\ndata: {result.data}\n\nper participant:")
+        print(f"\nmodel: {result.model}\ndata: {result.data}\nanswers: {result.rules}\n\nper participant:")
         print(result.per_participant().to_string(float_format="%.3f"))
         print("\nper sign:")
         print(result.per_sign().to_string(float_format="%.3f"))

@@ -129,3 +129,23 @@ def plot_confused(pairs: pd.DataFrame, ax=None):
     ax.set_xlabel("mistakes (both directions)")
     ax.set_title("most confused sign pairs", fontsize=9)
     return ax
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Rows binned by the confidence of their top answer (``bins`` equal-width bins over [0, 1]): per non-empty
+    bin its count, mean confidence and accuracy — the points of a reliability diagram."""
+    confidence, correct = np.asarray(confidence, np.float64), np.asarray(correct, bool)
+    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
+    rows = [{"bin": b, "lo": b / bins, "hi": (b + 1) / bins, "n": int((which == b).sum()),
+             "confidence": float(confidence[which == b].mean()), "accuracy": float(correct[which == b].mean())}
+            for b in range(bins) if (which == b).any()]
+    return pd.DataFrame(rows, columns=["bin", "lo", "hi", "n", "confidence", "accuracy"])
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over the :func:`reliability` bins (0 =
+    perfectly calibrated; NaN for no rows)."""
+    table = reliability(confidence, correct, bins)
+    if table.empty:
+        return float("nan")
+    return float((table["n"] * (table["confidence"] - table["accuracy"]).abs()).sum() / table["n"].sum())

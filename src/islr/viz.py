@@ -365,3 +365,31 @@ def draw_explorer(fig, state, label: str, seed: int) -> None:
     applied = ", ".join(state.applied) or "nothing (every augmentation switched off)"
     fig.suptitle(f"{label} — seed {seed}\napplied, each with p = 1, in training order: {applied}", fontsize=9)
     fig.tight_layout()
+
+
+def plot_calibration(fit: dict, temperature: float, bins: int = 5):
+    """Reliability diagram of the held-out rows an answer-rules fit recorded (:func:`islr.answer.fit_rules`):
+    accuracy against the top answer's probability per bin, raw softmax and calibrated (temperature fitted on the
+    other held-out participants), with the expected calibration error of each, and the rows per bin below."""
+    from islr.metrics import expected_calibration_error, reliability
+
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5.5, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], ":", color="0.5", lw=1, label="perfectly calibrated")
+    curves = {"raw softmax": (fit["confidence_raw"], fit["correct"], "tab:red"),
+              f"calibrated (T≈{temperature:.2f})": (fit["confidence_calibrated"], fit["correct_calibrated"],
+                                                     "tab:blue")}
+    width = 1 / bins / 2.4
+    for i, (name, (conf, right, colour)) in enumerate(curves.items()):
+        table = reliability(conf, right, bins)
+        ece = expected_calibration_error(conf, right, bins)
+        ax.plot(table["confidence"], table["accuracy"], "o-", color=colour, label=f"{name}: ECE {ece:.3f}")
+        ax_n.bar((table["lo"] + table["hi"]) / 2 + (i - 0.5) * width, table["n"], width, color=colour)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy of the top answer")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"reliability on {fit['held_out_rows']} real sequences of {fit['held_out_participants']} "
+                 f"unseen participants", fontsize=9)
+    ax_n.set_xlabel("probability of the top answer")
+    ax_n.set_ylabel("rows")
+    return fig
