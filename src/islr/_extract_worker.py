@@ -14,8 +14,10 @@ Modes:
   ``{"event": "done", "index": i, "frames": T, "frames_reported": n, "seconds": s}`` or
   ``{"event": "error", "index": i, "message": ...}``. One bad video never stops the batch.
 * ``live SETTINGS_JSON``: binary request/reply over stdin/stdout, one frame at a time. It first writes ``READY``.
-  Requests: ``b"F"`` + ``<III`` (height, width, channels) + the BGR uint8 pixels → reply 543*3 float32 (6,516
-  bytes, little-endian); ``b"R"`` (new sequence: fresh Holistic) → reply ``b"R"``; ``b"Q"`` or end of input → exit.
+  Requests: ``b"F"`` + ``<III`` (height, width, channels) + the BGR uint8 pixels → reply ``<d`` (seconds the worker
+  spent on the frame: colour conversion and Holistic, so the caller can tell the pipe's cost from MediaPipe's) +
+  543*3 float32 (6,516 bytes, little-endian); ``b"R"`` (new sequence: fresh Holistic) → reply ``b"R"``; ``b"Q"`` or
+  end of input → exit. Pixels are read straight into a reused buffer (no per-frame copies on the way in).
 
 The protocol goes to a private duplicate of the original stdout; fd 1 is pointed at stderr, because mediapipe's C++
 code and TFLite print to the process's stdout/stderr and must not corrupt the protocol stream.
@@ -39,6 +41,7 @@ N_LANDMARKS = 543
 _RESULT_FIELD = {"face": "face_landmarks", "left_hand": "left_hand_landmarks", "pose": "pose_landmarks",
                  "right_hand": "right_hand_landmarks"}
 _FRAME_HEADER = struct.Struct("<III")
+_SECONDS = struct.Struct("<d")  # the worker's own time per live frame, first in each reply
 
 
 def _protocol_stream():
@@ -142,19 +145,25 @@ def _reported_frames(path: str) -> int:
 
 def _read_exact(size: int) -> bytes | None:
     """Exactly ``size`` bytes from stdin, or None at end of input."""
-    chunks, left = [], size
-    while left:
-        chunk = sys.stdin.buffer.read(left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+    buffer = bytearray(size)
+    return bytes(buffer) if _read_into(memoryview(buffer)) else None
+
+
+def _read_into(view: memoryview) -> bool:
+    """Fill ``view`` from stdin; False at end of input."""
+    filled = 0
+    while filled < len(view):
+        got = sys.stdin.buffer.readinto(view[filled:])
+        if not got:
+            return False
+        filled += got
+    return True
 
 
 def run_live(stream, settings: dict) -> int:
     holistic = make_holistic(settings)
     stream.write(b"READY")
+    pixels = bytearray()  # reused while the frame size stays the same (a camera or a video keeps it)
     try:
         while True:
             command = _read_exact(1)
@@ -167,12 +176,18 @@ def run_live(stream, settings: dict) -> int:
                 continue
             if command != b"F":
                 raise ValueError(f"unknown live command {command!r}")
-            height, width, channels = _FRAME_HEADER.unpack(_read_exact(_FRAME_HEADER.size))
-            pixels = _read_exact(height * width * channels)
-            if pixels is None:
+            header = _read_exact(_FRAME_HEADER.size)
+            if header is None:
                 return 0
+            height, width, channels = _FRAME_HEADER.unpack(header)
+            if len(pixels) != height * width * channels:
+                pixels = bytearray(height * width * channels)
+            if not _read_into(memoryview(pixels)):
+                return 0
+            started = time.perf_counter()
             bgr = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, channels)
-            stream.write(frame_landmarks(holistic, bgr).astype("<f4").tobytes())
+            landmarks = frame_landmarks(holistic, bgr).astype("<f4")
+            stream.write(_SECONDS.pack(time.perf_counter() - started) + landmarks.tobytes())
     finally:
         holistic.close()
 

@@ -78,6 +78,7 @@ _WORKER_CHECK = "import cv2, numpy, mediapipe; mediapipe.solutions.holistic.Holi
 _STAMP = ".islr-extract-ok"
 _FRAME_HEADER = struct.Struct("<III")
 _REPLY_BYTES = N_LANDMARKS * 3 * 4  # one (543, 3) float32 frame
+_SECONDS = struct.Struct("<d")  # the worker's own time for a live frame, first in each reply
 # Quiet MediaPipe's C++ logging (glog/absl) and TFLite's banner in the worker; errors still reach stderr.
 #: Environment of the worker. MPLBACKEND: mediapipe imports matplotlib, and a backend inherited from a Jupyter kernel
 #: (``module://matplotlib_inline...``) does not exist in the extraction environment.
@@ -87,6 +88,17 @@ _WORKER_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND
 @dataclass(frozen=True)
 class HolisticSettings:
     """MediaPipe Holistic options used for every video (defaults: MediaPipe's video defaults, see module doc).
+
+    The defaults serve batch extraction and ``islr live`` alike. Model complexity 1 for live too, measured on the two
+    bundled real videos (soup 320×240, pose_test 540×720; Holistic alone in the worker, one core, the three
+    complexities fed the same frames in turn; a busy machine): 0 takes 40 / 50 ms a frame, 1 45 / 59 ms, 2 80 /
+    94 ms. So 2 cannot give 15 frames/s and 0 gains only 10–15 %, while 1 is what the asl-signs landmarks were made
+    with (the models learnt its pose), the only pose model in the mediapipe wheel (0 and 2 are downloaded on first
+    use, which fails offline), and closer to 2 in the hands: mean hand-landmark distance to complexity 2 on soup
+    0.0026 / 0.0019 (left / right, normalised) against 0.0054 / 0.0013 for 0, hand presence agreeing with 2 in 95 %
+    of the frames against 88–91 %. Frames go to Holistic at full size: shrinking them first saves no time (Holistic
+    crops and resizes inside, a 1080×1440 frame costs what 540×720 does, and cv2.resize costs 9–15 ms) and moves the
+    landmarks (hands by 0.01 on average at 640 pixels on pose_test).
 
     Attributes:
         model_complexity: pose model 0 (lite), 1 (full) or 2 (heavy); 1 is MediaPipe's default.
@@ -635,10 +647,14 @@ class LiveExtractor:
         self._worker = subprocess.Popen(
             _worker_command("live", json.dumps(dataclasses.asdict(self.settings))),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=_worker_env())
+        self.last_worker_seconds = 0.0  # the worker's own time for the last frame (see process)
         self._expect(b"READY")
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Landmarks of the next frame of the current sequence.
+
+        The pixels go to the worker's pipe as they are (a C-contiguous frame, as OpenCV decodes it, is not copied);
+        :attr:`last_worker_seconds` then holds the worker's own time for it (the rest of the call is the pipe).
 
         Args:
             frame: (H, W, 3) uint8 BGR image (as OpenCV decodes it).
@@ -649,9 +665,10 @@ class LiveExtractor:
         frame = np.ascontiguousarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 BGR frame, got {frame.dtype} {frame.shape}")
-        self._send(b"F" + _FRAME_HEADER.pack(*frame.shape) + frame.tobytes())
-        reply = self._expect_bytes(_REPLY_BYTES)
-        return np.frombuffer(reply, dtype="<f4").reshape(N_LANDMARKS, 3).astype(np.float32)
+        self._send(b"F" + _FRAME_HEADER.pack(*frame.shape), memoryview(frame).cast("B"))
+        reply = self._expect_bytes(_SECONDS.size + _REPLY_BYTES)
+        (self.last_worker_seconds,) = _SECONDS.unpack_from(reply)
+        return np.frombuffer(reply, dtype="<f4", offset=_SECONDS.size).reshape(N_LANDMARKS, 3).astype(np.float32)
 
     def reset(self) -> None:
         """Start a new sequence: tracking state is dropped (a fresh Holistic in the worker)."""
@@ -679,9 +696,10 @@ class LiveExtractor:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _send(self, payload: bytes) -> None:
+    def _send(self, *payload: bytes | memoryview) -> None:
         try:
-            self._worker.stdin.write(payload)
+            for part in payload:
+                self._worker.stdin.write(part)
             self._worker.stdin.flush()
         except BrokenPipeError as err:
             raise self._died() from err

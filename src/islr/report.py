@@ -488,6 +488,37 @@ def _summary_cnn_quantisation(rec: dict) -> tuple[str, str]:
 
 
 def _summary_live(rec: dict) -> tuple[str, str]:
+    if "variant" not in rec["rows"][0]:
+        return _summary_live_sequential(rec)
+    rows = rec["rows"]
+    main = next(r for r in rows if r["default"])
+    c = main["model_complexity"]
+    others = [r for r in rows if r["variant"] == "pipelined" and r["cores"] == 2 and r is not main]
+    one = next((r for r in rows if r["variant"] == "pipelined" and r["cores"] == 1), None)
+    before = next((r for r in rows if r["variant"] == "sequential"), None)
+    text = (f"`islr live` reading a video as a camera, pipelined on {main['cores']} cores: **{main['fps']:.1f} "
+            f"frames/s** end to end with MediaPipe model complexity {c} (the live default)")
+    if before:
+        text += (f", {_x(main['fps'] / before['fps'])} the sequential loop's {before['fps']:.1f} frames/s on the same "
+                 "cores")
+    variants = [f"complexity {r['model_complexity']} {r['fps']:.1f} frames/s" for r in others]
+    variants += [f"on one core {one['fps']:.1f} frames/s"] if one else []
+    if variants:
+        text += "; " + _list(variants)
+    every = re.search(r"every (\d+)", rec["notes"])[1]
+    text += (f". Per frame (complexity {c}): extraction {_ms(main['extraction_ms'])} (MediaPipe "
+             f"{_ms(main['worker_ms'])}, the pipe {_ms(main['pipe_ms'])}), busy {_pct(main['extraction_busy'])} of "
+             f"the time; recognition {_ms(main['recognition_ms'])}, capture {_ms(main['capture_ms'])}, drawing and "
+             f"writing {_ms(main['output_ms'])}, beside it. Recognition calls the model every "
+             f"{every} frames: {_ms(main['call_median_ms'])} median per call, "
+             f"{_ms(main['call_max_ms'])} at most, against {_ms(main['extraction_ms_between_calls'])} of extraction "
+             f"between two calls, so recognition "
+             f"{'is not' if main['call_median_ms'] < main['extraction_ms_between_calls'] else 'is'} the bottleneck.")
+    return "`islr live` frame rate", text
+
+
+def _summary_live_sequential(rec: dict) -> tuple[str, str]:
+    """The record of the sequential loop (before pipelining; the one committed until the new one replaces it)."""
     by = {r["stage"]: r for r in rec["rows"]}
     end, call = by["end to end"], by.get("recognition call")
     every = re.search(r"every (\d+)", rec.get("notes", ""))
@@ -502,33 +533,6 @@ def _summary_live(rec: dict) -> tuple[str, str]:
                  f"recognition {'is not' if call['max_ms'] < call['extraction_ms_between_calls'] else 'is'} the "
                  "bottleneck.")
     return "`islr live` frame rate", text
-
-
-def _summary_trim(rec: dict) -> tuple[str, str]:
-    clips = {r["group"]: r for r in rec["rows"] if r["what"] == "clips"}
-    every = clips["all"]
-    text = (f"Real asl-signs clips with real rest frames added before and after (median "
-            f"{every['padded_frames_median']:.0f} frames, like a user's recording), top-1 scored whole → on the "
-            f"span `islr.span.sign_span` finds: " + "; ".join(
-                f"{name} ({g['n']}) {_acc(g['top1_padded_untrimmed'])} → **{_acc(g['top1_padded_trimmed'])}** "
-                f"(the clip alone {_acc(g['top1_original'])})" for name, g in clips.items()) + ". "
-            f"On a padded clip the span ends at most {every['span_error_max']} frames from the clip's own ends "
-            f"({every['span_within_margin']} of {every['n']} within the span's margin); on the clips themselves it "
-            f"cuts {every['frames_cut']} of {every['frames']:,} frames.")
-    recordings = [r for r in rec["rows"] if r["what"] == "recording"]
-    if recordings:
-        text += " Real recordings: " + "; ".join(
-            f"{r['group']} {r['frames']} frames → [{r['span'][0]}, {r['span'][1]}), {r['top1_untrimmed']} → "
-            f"{r['top1_trimmed']}" for r in recordings) + "."
-    return "Scoring the sign's span only", text
-
-
-def _summary_web(rec: dict) -> tuple[str, str]:
-    parts = [f"pose model {r['model_complexity']}: **{r['holistic_fps']:.1f} frames/s** of MediaPipe Holistic in "
-             f"the page, {r['received_fps']:.1f} frames/s of landmarks reaching the server and "
-             f"{r['answers_per_s']:.1f} answers/s" for r in rec["rows"]]
-    return "`islr live --web` frame rate", ("The browser page in headless Chromium (Holistic on the CPU, WebGL "
-                                            "emulated), a video as its camera: " + "; ".join(parts) + ".")
 
 
 def _summary_augment(rec: dict) -> tuple[str, str]:
