@@ -2,10 +2,11 @@
 
 Frames are captured with OpenCV (main environment), turned into landmarks one at a time by MediaPipe Holistic in
 the extraction environment (:class:`islr.extract.LiveExtractor`, a long-lived worker), and a sliding window of the
-most recent ``window`` frames is scored by the Kaggle-contract TFLite model every ``every`` frames. The top-5 signs,
-with their raw logits (the model is not calibrated, so no probabilities are shown), are printed and drawn over the
-picture with the landmarks (the top sign large on a dark panel, sized to the frame); a window without hands in
-(nearly) any frame says "no hands in view" instead, without asking the model. At the start the command says which
+most recent ``window`` frames is answered every ``every`` frames by the rules of every command
+(:class:`islr.answer.Answerer`: the sign's span inside the window, "no hands in view", probabilities calibrated by the
+temperature stored next to the model, "not a sign this model knows"). The answer is printed and drawn over the
+picture with the landmarks (the sign and its probability large on a dark panel sized to the frame, or the state,
+then the top-5). At the start the command says which
 signs the model has real training data for (the record notebook 06 writes next to the model,
 :func:`islr.evaluate.save_known_signs`); ``--out FILE.mp4`` writes that annotated video, ``--show`` opens a window
 where OpenCV has a GUI (the pinned headless build has none).
@@ -28,58 +29,82 @@ import numpy as np
 
 from islr import extras
 from islr import landmarks as L
-from islr.evaluate import SCORE_KIND, top_logits
+from islr.answer import NO_HANDS, STATE_TEXT, UNKNOWN, WAITING, Answer, Answerer, AnswerRules
 
 
 @dataclass
 class LiveUpdate:
-    """One scoring of the window: at which frame, how many frames it held, the top signs with raw logits;
-    ``no_hands``: both hands were missing in (nearly) every frame of the window
-    (:func:`islr.landmarks.no_hands_in_view`), so the model was not asked and ``top`` is empty."""
+    """One scoring of the window: at which frame, how many frames it held, and the answer
+    (:class:`islr.answer.Answer`: a sign with calibrated probabilities, "not a sign this model knows" or "no hands
+    in view", the span scored inside the window)."""
 
     frame: int
     window_frames: int
-    top: list[tuple[str, float]]
-    no_hands: bool = False
+    answer: Answer
+
+    @property
+    def top(self) -> list[tuple[str, float]]:
+        return self.answer.top
+
+    @property
+    def no_hands(self) -> bool:
+        return self.answer.state == NO_HANDS
 
     def text(self) -> str:
-        """The update in one line: the top signs with their logits, or "no hands in view"."""
-        return L.NO_HANDS_TEXT if self.no_hands else "  ".join(f"{s} {p:.1f}" for s, p in self.top)
+        """The update in one line (:meth:`islr.answer.Answer.text`)."""
+        return self.answer.text()
+
+    def as_dict(self) -> dict:
+        """JSON-ready: frame, window_frames and the answer's fields (:meth:`islr.answer.Answer.as_dict`)."""
+        return {"frame": self.frame, "window_frames": self.window_frames, **self.answer.as_dict()}
 
 
 class SlidingWindowRecognizer:
-    """Keeps the last ``window`` frames of landmarks and scores them every ``every`` frames.
+    """Keeps the last ``window`` frames of landmarks and answers for them every ``every`` frames, by the rules of
+    every command (:class:`islr.answer.Answerer`: the sign's span inside the window, "no hands in view", calibrated
+    probabilities, "not a sign this model knows").
 
     Args:
         model: callable (T, 543, 3) → (250,) logits (e.g. :class:`islr.predict.TFLiteSignModel`).
         sign_names: the 250 signs in label order.
         window: frames kept (the asl-signs median is 18 frames, the CNN resizes to 160; 48 ≈ 1.6 s at 30 fps).
-        every: score every this many frames.
-        min_hand_frames: do not score a window in which fewer frames show a hand (too little to go on yet); a window
-            with both hands missing in (nearly) all its frames (:func:`islr.landmarks.no_hands_in_view`) gives a
-            "no hands in view" update without calling the model.
-        k: how many signs to report.
+        every: answer every this many frames.
+        min_hand_frames: no answer yet for a window in which fewer frames show a hand (too little to go on), unless
+            the hands are missing in (nearly) all of it ("no hands in view").
+        k: how many signs an answer lists.
+        rules: the model's answer rules (default: those stored next to ``model.path``).
+        trim: score only the sign's span inside the window.
     """
 
     def __init__(self, model: Callable[[np.ndarray], np.ndarray], sign_names: list[str], window: int = 48,
-                 every: int = 4, min_hand_frames: int = 3, k: int = 5):
-        self.model, self.names = model, sign_names
+                 every: int = 4, min_hand_frames: int = 3, k: int = 5, rules: AnswerRules | None = None,
+                 trim: bool = True):
+        if rules is None:
+            rules = AnswerRules.load(getattr(model, "path", None))
+        self.answerer = Answerer(model, rules, sign_names, trim=trim, k=k)
         self.buffer: deque[np.ndarray] = deque(maxlen=window)
-        self.every, self.min_hand_frames, self.k = every, min_hand_frames, k
+        self.every, self.min_hand_frames = every, min_hand_frames
         self.count = 0
 
+    @property
+    def model(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The model the answers come from (replaceable, e.g. by a timed wrapper in a benchmark)."""
+        return self.answerer.model
+
+    @model.setter
+    def model(self, model: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.answerer.model = model
+
     def push(self, frame_landmarks: np.ndarray) -> LiveUpdate | None:
-        """Add one frame's (543, 3) landmarks; return an update when the window was scored."""
+        """Add one frame's (543, 3) landmarks; return an update when the window was answered."""
         self.buffer.append(np.asarray(frame_landmarks, np.float32))
         self.count += 1
         if self.count % self.every:
             return None
         window = np.stack(self.buffer)  # (T, 543, 3)
-        if L.no_hands_in_view(window):
-            return LiveUpdate(self.count - 1, len(window), [], no_hands=True)
-        if L.hand_frames(window).sum() < self.min_hand_frames:
+        if L.hand_frames(window).sum() < self.min_hand_frames and not L.no_hands_in_view(window):
             return None
-        return LiveUpdate(self.count - 1, len(window), top_logits(self.model(window), self.names, self.k))
+        return LiveUpdate(self.count - 1, len(window), self.answerer(window))
 
 
 #: The overlay's look: sizes are set for a 720-pixel frame and scale with the frame's smaller side, so the answer
@@ -87,21 +112,24 @@ class SlidingWindowRecognizer:
 #: a dark panel of opacity PANEL_ALPHA.
 MIN_SCALE = 0.4
 PANEL_ALPHA = 0.75
-WAITING_TEXT = "waiting for frames"
 
 
 def _overlay_lines(update: LiveUpdate | None) -> list[tuple[str, float, tuple[int, int, int]]]:
-    """The overlay's lines, top to bottom: (text, relative size, BGR colour)."""
-    grey, white, yellow = (200, 200, 200), (255, 255, 255), (0, 230, 255)
-    if update is None:
-        return [(WAITING_TEXT, 1.0, white)]
-    if update.no_hands:
-        return [(L.NO_HANDS_TEXT, 1.0, yellow)]
-    if not update.top:
-        return [(WAITING_TEXT, 1.0, white)]
-    (sign, score), rest = update.top[0], update.top[1:]
-    return ([(f"top-{len(update.top)} ({SCORE_KIND}s)", 0.45, grey), (f"{sign} {score:.1f}", 1.3, yellow)]
-            + [(f"{s} {v:.1f}", 0.6, white) for s, v in rest])
+    """The overlay's lines, top to bottom: (text, relative size, BGR colour): the state or the sign large, then the
+    details small."""
+    grey, white, yellow, orange = (200, 200, 200), (255, 255, 255), (0, 230, 255), (0, 150, 255)
+    a = update.answer if update is not None else None
+    if a is None or a.state == WAITING:
+        return [(STATE_TEXT[WAITING], 1.0, white)]
+    if a.state == NO_HANDS:
+        return [(STATE_TEXT[NO_HANDS], 1.0, yellow)]
+    kind = "probability" if a.calibrated else "uncalibrated probability"
+    if a.state == UNKNOWN:
+        guess = ", ".join(f"{s} {p:.0%}" for s, p in a.top[:2])
+        return [(STATE_TEXT[UNKNOWN], 1.0, orange), (f"best guesses ({kind}): {guess}", 0.45, grey)]
+    (sign, p), rest = a.top[0], a.top[1:]
+    return ([(f"{sign} {p:.0%}", 1.5, yellow), (f"top-{len(a.top)} ({kind})", 0.45, grey)]
+            + [(f"{s} {v:.0%}", 0.6, white) for s, v in rest])
 
 
 def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None, panel: bool = True) -> np.ndarray:
@@ -156,8 +184,13 @@ def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None, panel: bo
 
 
 def run(source: str | int, model, sign_names: list[str], window: int = 48, every: int = 4, out: str | None = None,
-        show: bool = False, on_update: Callable[[LiveUpdate], None] | None = None) -> list[LiveUpdate]:
-    """The live loop: capture → landmarks → sliding-window recognition → overlay.
+        show: bool = False, on_update: Callable[[LiveUpdate], None] | None = None, settings=None,
+        drop_frames: bool | None = None, stats=None) -> list[LiveUpdate]:
+    """The live loop: capture → landmarks → sliding-window recognition → overlay, pipelined.
+
+    Capture and landmark extraction run in their own threads (:class:`islr.stream.FramePipeline`), recognition,
+    drawing and writing in this one, so on two cores the stages overlap and a frame costs about the extraction alone;
+    recognition calls the model every ``every`` frames while extraction goes on with the next frames.
 
     Args:
         source: camera index or video path.
@@ -168,38 +201,58 @@ def run(source: str | int, model, sign_names: list[str], window: int = 48, every
         out: write the annotated video here (mp4), if given.
         show: show a window (needs an OpenCV build with a GUI).
         on_update: called with every update (printing, by default in :func:`main`).
+        settings: Holistic options (:class:`islr.extract.HolisticSettings`; None = its defaults).
+        drop_frames: when extraction is behind, drop older frames and extract the newest (None = for a camera;
+            a video's frames are all extracted in order, so its updates are those of a sequential loop).
+        stats: record each frame's stage times here (:class:`islr.stream.PipelineStats`, read by
+            ``benchmarks/bench_live.py``).
 
     Returns:
         Every update, in order.
+
+    Raises:
+        OSError: the camera or video cannot be opened.
+        RuntimeError: the extraction worker failed or died (the message says why).
     """
     import cv2
 
     from islr.extract import LiveExtractor, iter_frames
+    from islr.stream import FramePipeline, PipelineStats
 
     recognizer = SlidingWindowRecognizer(model, sign_names, window, every)
+    stats = stats if stats is not None else PipelineStats()
+    drop = isinstance(source, int) if drop_frames is None else drop_frames
     updates, writer, last = [], None, None
-    with LiveExtractor() as extractor:
-        for frame in iter_frames(source):
-            lm = extractor.process(frame)
-            update = recognizer.push(lm)
-            if update is not None:
-                updates.append(update)
-                last = update
-                if on_update:
-                    on_update(update)
-            if out or show:
-                annotated = draw(frame, lm, last)
-                if out:
-                    if writer is None:
-                        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0,
-                                                 (frame.shape[1], frame.shape[0]))
-                    writer.write(annotated)
-                if show:
-                    cv2.imshow("islr live", annotated)
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        break
-    if writer is not None:
-        writer.release()
+    try:
+        with LiveExtractor(settings) as extractor, \
+                FramePipeline(iter_frames(source), extractor, drop, stats) as frames:
+            for frame, lm in frames:
+                started = time.perf_counter()
+                update = recognizer.push(lm)
+                if update is not None:
+                    updates.append(update)
+                    last = update
+                    if on_update:
+                        on_update(update)
+                recognised = time.perf_counter()
+                stats.add("recognition", recognised - started)
+                if out or show:
+                    annotated = draw(frame, lm, last)
+                    if out:
+                        if writer is None:
+                            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0,
+                                                     (frame.shape[1], frame.shape[0]))
+                        writer.write(annotated)
+                    if show:
+                        cv2.imshow("islr live", annotated)
+                        if cv2.waitKey(1) & 0xFF == ord("q"):
+                            break
+                done = time.perf_counter()
+                stats.add("output", done - recognised)
+                stats.done_at.append(done)
+    finally:
+        if writer is not None:
+            writer.release()
     return updates
 
 
@@ -221,13 +274,20 @@ def main(argv: list[str]) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--camera", type=int, help="camera index (e.g. 0)")
     src.add_argument("--video", help="replay a video file as if it were a camera")
+    src.add_argument("--web", action="store_true", help="the camera in a browser page (MediaPipe runs in the page)")
     ap.add_argument("--model", default="", help=f"TFLite file or ONNX ensemble folder (default: {default_model()})")
     ap.add_argument("--backend", choices=BACKENDS, default=None, help="tflite or onnx (default: from --model)")
     ap.add_argument("--window", type=int, default=48, help="frames in the sliding window")
-    ap.add_argument("--every", type=int, default=4, help="score every N frames")
+    ap.add_argument("--every", type=int, default=4, help="answer every N frames")
     ap.add_argument("--out", default=None, help="write the annotated video to this .mp4")
     ap.add_argument("--show", action="store_true", help="show a window (OpenCV with a GUI)")
+    from islr.web import server as web
+
+    web.add_arguments(ap)
     args = ap.parse_args(argv)
+    if args.web:
+        return web.main(args, lambda m: SlidingWindowRecognizer(m, sign_names(), args.window, args.every),
+                        model_knowledge)
     source = args.camera if args.camera is not None else args.video
     extras.require("video", "camera and video input", modules=("cv2",))  # before loading the model
     if args.video and not Path(args.video).exists():
@@ -240,7 +300,7 @@ def main(argv: list[str]) -> int:
         print(f"islr live: {exc}", file=sys.stderr)
         return 2
     print(f"[live] {model_knowledge(model_path)}", file=sys.stderr)
-    print(f"[live] scores are {SCORE_KIND}s (higher = more likely; not probabilities)", file=sys.stderr)
+    print(f"[live] probabilities: {AnswerRules.load(model_path).data}", file=sys.stderr)
     start = time.perf_counter()
 
     def report(u: LiveUpdate) -> None:

@@ -535,6 +535,57 @@ def _summary_live_sequential(rec: dict) -> tuple[str, str]:
     return "`islr live` frame rate", text
 
 
+def _summary_trim(rec: dict) -> tuple[str, str]:
+    clips = {r["group"]: r for r in rec["rows"] if r["what"] == "clips"}
+    every = clips["all"]
+    text = (f"Real asl-signs clips with real rest frames added before and after (median "
+            f"{every['padded_frames_median']:.0f} frames, like a user's recording), top-1 scored whole → on the "
+            f"span `islr.span.sign_span` finds: " + "; ".join(
+                f"{name} ({g['n']}) {_acc(g['top1_padded_untrimmed'])} → **{_acc(g['top1_padded_trimmed'])}** "
+                f"(the clip alone {_acc(g['top1_original'])})" for name, g in clips.items()) + ". "
+            f"On a padded clip the span ends at most {every['span_error_max']} frames from the clip's own ends "
+            f"({every['span_within_margin']} of {every['n']} within the span's margin); on the clips themselves it "
+            f"cuts {every['frames_cut']} of {every['frames']:,} frames.")
+    recordings = [r for r in rec["rows"] if r["what"] == "recording"]
+    if recordings:
+        text += " Real recordings: " + "; ".join(
+            f"{r['group']} {r['frames']} frames → [{r['span'][0]}, {r['span'][1]}), {r['top1_untrimmed']} → "
+            f"{r['top1_trimmed']}" for r in recordings) + "."
+    return "Scoring the sign's span only", text
+
+
+def _summary_web(rec: dict) -> tuple[str, str]:
+    parts = [f"pose model {r['model_complexity']}: **{r['holistic_fps']:.1f} frames/s** of MediaPipe Holistic in "
+             f"the page, {r['received_fps']:.1f} frames/s of landmarks reaching the server and "
+             f"{r['answers_per_s']:.1f} answers/s" for r in rec["rows"]]
+    return "`islr live --web` frame rate", ("The browser page in headless Chromium (Holistic on the CPU, WebGL "
+                                            "emulated), a video as its camera: " + "; ".join(parts) + ".")
+
+
+def _summary_open_set(rec: dict) -> tuple[str, str]:
+    loso = [r for r in rec["rows"] if "false_accept" in r]
+    text = ("Leave-one-sign-out (the default recipe trained without any real recording of one sign, then shown "
+            "every real recording of it): " + "; ".join(
+                f"without real {r['left_out']}, **{_pct(r['false_accept'])} of its {r['n_left_out']} recordings "
+                f"answered with a sign** (false accept; the rest \"not a sign this model knows\"), while "
+                f"{_pct(r['false_reject'])} of {r['n_known_held_out']} real recordings of the known signs by "
+                f"unseen participants were refused (false reject) and the answered ones were "
+                f"{_acc(r['answered_top1'])} right" for r in loso) + ".")
+    cal = next((r for r in rec["rows"] if r["left_out"] == "shipped model: calibration"), None)
+    if cal and cal.get("ece_raw") is not None:
+        text += (f" The shipped model's probabilities on {cal['held_out_rows']} real sequences of "
+                 f"{cal['held_out_participants']} unseen participants: expected calibration error "
+                 f"{cal['ece_raw']:.3f} for the raw softmax → **{cal['ece_calibrated']:.3f}** calibrated "
+                 f"(temperature {cal['temperature']:.2f}, fitted on the other participants for each row).")
+    outside = [r for r in rec["rows"] if r["left_out"] == "shipped model: outside its real data"]
+    if outside:
+        refused = sum(r["state"] != "sign" for r in outside)
+        text += (f" On the {len(outside)} real recordings in the repository of signs it has no real data for, it "
+                 f"answers \"not a sign this model knows\" or \"no hands\" on {refused}: " + ", ".join(
+                     f"{Path(r['file']).name} {r['state']}" for r in outside) + ".")
+    return "\"Not a sign this model knows\" and calibrated probabilities", text
+
+
 def _summary_augment(rec: dict) -> tuple[str, str]:
     parts = []
     for r in rec["rows"]:
@@ -619,6 +670,7 @@ SUMMARIES = {
     "bench_export_branches": _summary_export_branches,
     "bench_quantisation": _summary_quantisation,
     "bench_cnn_quantisation": _summary_cnn_quantisation,
+    "open_set": _summary_open_set,
     "bench_live": _summary_live,
     "bench_web": _summary_web,
     "bench_trim": _summary_trim,

@@ -24,12 +24,8 @@ import numpy as np
 
 from islr import io
 from islr import landmarks as L
+from islr.answer import STATE_TEXT, WAITING
 
-#: States of an answer as the page shows them (the names of :mod:`islr.answer`).
-SIGN, NO_HANDS, WAITING = "sign", "no_hands", "waiting"
-WAITING_TEXT = "waiting for frames"
-#: What the scores of a live update without ``as_dict()`` are (the recogniser then reports raw logits).
-RAW_LOGIT = "raw logit"
 #: A take stops recording at this many frames (5 minutes at 30 frames/s; the parquet numbers frames in int16).
 MAX_TAKE_FRAMES = 9000
 
@@ -60,39 +56,23 @@ def payload_to_frame(payload: dict) -> np.ndarray:
     return out
 
 
-def _waiting(frames: int = 0) -> dict:
-    return {"state": WAITING, "sign": None, "p": None, "text": WAITING_TEXT, "top": [], "frames": frames,
+def _waiting() -> dict:
+    """The answer before any: "waiting for frames", with the keys of every answer."""
+    return {"state": WAITING, "sign": None, "p": None, "text": STATE_TEXT[WAITING], "top": [], "frames": 0,
             "span": [0, 0], "calibrated": False, "reason": ""}
 
 
 def _update_json(update) -> dict:
-    """A live update as JSON: ``update.as_dict()`` where the update has one, else the same keys (state, sign, p,
-    text, top [{sign, p}], frames, span, calibrated, reason) built from ``frame``/``window_frames``/``top``/
-    ``no_hands``; then ``p`` holds raw logits and ``score`` says so."""
-    if update is None:
-        return _waiting()
-    if hasattr(update, "as_dict"):
-        return update.as_dict()
-    state = NO_HANDS if update.no_hands else SIGN if update.top else WAITING
-    top = [{"sign": s, "p": float(v)} for s, v in update.top]
-    return {"state": state, "sign": top[0]["sign"] if state == SIGN else None,
-            "p": top[0]["p"] if top else None, "text": update.text(), "top": top, "frames": update.window_frames,
-            "span": [update.frame + 1 - update.window_frames, update.frame + 1], "calibrated": False,
-            "reason": L.NO_HANDS_TEXT if update.no_hands else "", "score": RAW_LOGIT}
+    """A live update as JSON (:meth:`islr.live.LiveUpdate.as_dict`: state, sign, p, text, top [{sign, p}], frames,
+    span, calibrated, reason), or the waiting state before the first one."""
+    return _waiting() if update is None else update.as_dict()
 
 
 def _prediction_json(pred) -> dict:
-    """A take's :class:`islr.predict.Prediction` as JSON, with the keys of a live update (``pred.as_dict()`` where
-    the prediction has one); ``p`` holds softmax probabilities, uncalibrated."""
-    if hasattr(pred, "as_dict"):
-        return pred.as_dict()
+    """A take's :class:`islr.predict.Prediction` as JSON, with the keys of a live update."""
     if pred.error:
         raise RuntimeError(f"{pred.path}: the take just written cannot be read back: {pred.error}")
-    top = [{"sign": s, "p": float(v)} for s, v in pred.top]
-    text = L.NO_HANDS_TEXT if pred.no_hands else "  ".join(f"{t['sign']} {t['p']:.3f}" for t in top)
-    return {"state": NO_HANDS if pred.no_hands else SIGN, "sign": None if pred.no_hands else top[0]["sign"],
-            "p": top[0]["p"] if top else None, "text": text, "top": top, "frames": pred.frames,
-            "span": [0, pred.frames], "calibrated": False, "reason": L.NO_HANDS_TEXT if pred.no_hands else ""}
+    return pred.as_dict()
 
 
 class LiveSession:

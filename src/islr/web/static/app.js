@@ -30,9 +30,8 @@ function fail(message) {
 // ---- the answer panels ----------------------------------------------------------------------------------------
 const STATE_TEXT = { waiting: "waiting for frames", no_hands: "no hands in view", unknown: "not a sign this model knows" };
 
-function valueText(answer, p) {
-  // Raw logits (a model without calibration) are labelled as such; probabilities as percentages.
-  return answer.score ? p.toFixed(1) : `${(100 * p).toFixed(0)} %`;
+function valueText(p) {
+  return `${(100 * p).toFixed(0)} %`;
 }
 
 function showAnswer(prefix, answer) {
@@ -40,15 +39,14 @@ function showAnswer(prefix, answer) {
   headline.className = `headline ${answer.state}`;
   headline.textContent = answer.state === "sign" ? answer.sign : (STATE_TEXT[answer.state] || answer.state);
   if (answer.state === "sign") {
-    score.textContent = answer.score ? `${answer.score} ${valueText(answer, answer.p)}`
-      : `probability ${valueText(answer, answer.p)}${answer.calibrated ? "" : " (uncalibrated)"}`;
+    score.textContent = `probability ${valueText(answer.p)}${answer.calibrated ? "" : " (uncalibrated)"}`;
   } else {
     score.textContent = answer.state === "unknown" && answer.reason ? answer.reason : "";
   }
   list.replaceChildren(...(answer.top || []).map((t, i) => {
     const li = document.createElement("li"), value = document.createElement("span");
     li.textContent = (answer.state === "unknown" && i === 0 ? "guess: " : "") + t.sign;
-    value.textContent = valueText(answer, t.p);
+    value.textContent = valueText(t.p);
     li.appendChild(value);
     return li;
   }));
