@@ -538,14 +538,15 @@ def _summary_live_sequential(rec: dict) -> tuple[str, str]:
 def _summary_trim(rec: dict) -> tuple[str, str]:
     clips = {r["group"]: r for r in rec["rows"] if r["what"] == "clips"}
     every = clips["all"]
-    text = (f"Real asl-signs clips with real rest frames added before and after (median "
-            f"{every['padded_frames_median']:.0f} frames, like a user's recording), top-1 scored whole → on the "
-            f"span `islr.span.sign_span` finds: " + "; ".join(
-                f"{name} ({g['n']}) {_acc(g['top1_padded_untrimmed'])} → **{_acc(g['top1_padded_trimmed'])}** "
-                f"(the clip alone {_acc(g['top1_original'])})" for name, g in clips.items()) + ". "
-            f"On a padded clip the span ends at most {every['span_error_max']} frames from the clip's own ends "
-            f"({every['span_within_margin']} of {every['n']} within the span's margin); on the clips themselves it "
-            f"cuts {every['frames_cut']} of {every['frames']:,} frames.")
+    text = (f"Real asl-signs clips made into recordings like a user's (real rest frames before and after, median "
+            f"{every['padded_frames_median']:.0f} frames), top-1 scored whole → on the span `islr.span.sign_span` "
+            "finds, with the hands out of view at rest / found at rest: " + "; ".join(
+                f"{name} ({g['n']}) {_acc(g['top1_padded_untrimmed'])} → **{_acc(g['top1_padded_trimmed'])}** / "
+                f"{_acc(g['top1_hands_at_rest_untrimmed'])} → **{_acc(g['top1_hands_at_rest_trimmed'])}** (the clip "
+                f"alone {_acc(g['top1_original'])})" for name, g in clips.items()) + ". "
+            f"The span ends at most {max(every['span_error_max'], every['span_error_max_hands_at_rest'])} frames "
+            f"from the clip's own ends; on the clips themselves it cuts {every['frames_cut']} of "
+            f"{every['frames']:,} frames.")
     recordings = [r for r in rec["rows"] if r["what"] == "recording"]
     if recordings:
         text += " Real recordings: " + "; ".join(

@@ -18,9 +18,9 @@ The rule (numpy only and cheap: ``islr live`` calls it on a 48-frame window ever
    alone, with no hand found, is not a sign). MediaPipe Holistic looks for hands around the pose wrists, so a
    hand found while the wrists rest is found low and is not raised.
 3. Raised frames at most :data:`MAX_GAP` apart are joined into bursts; the span runs from the first to the last
-   signing burst, plus :data:`MARGIN` frames either side. First to last, not the longest burst: the competition
-   clips the model learnt from hold several bursts (hands dropping out of view for up to 10 frames mid-clip, in 8
-   of the 86 sample clips), and a user's recording of one sign has one.
+   signing burst (plus :data:`MARGIN` frames either side, none by default). First to last, not the longest burst:
+   the competition clips the model learnt from hold several bursts (hands dropping out of view for up to 10 frames
+   mid-clip, in 8 of the 86 sample clips), and a user's recording of one sign has one.
 
 Stillness is not used: real signs hold still (a thankyou in the sample holds the hand at the chin for 32 frames, the
 base hand of SOUP stays put for the whole 41-frame video), so motion cannot tell a held sign from rest; height can.
@@ -47,9 +47,12 @@ REST_LINE = 0.7
 #: model finds it) join the sign; bursts with a hand in view are all kept anyway (first to last). The longest dip
 #: below the rest line inside one of the 86 asl-signs clips lasts 10 frames; 8 of the 86 dip for 4–10 frames.
 MAX_GAP = 10
-#: Frames kept before and after the signing bursts: the competition clips start and end mid-transition (the hand
-#: rising into / leaving the sign), which the model was trained on.
-MARGIN = 3
+#: Frames kept before and after the signing bursts. None: the hand rising into the sign and leaving it is already
+#: in the span (the pose wrist is above the rest line before the hand model finds the hand), and every extra frame
+#: costs where the hands are found at rest: on the 86 clips padded with resting hands (benchmarks/bench_trim.py),
+#: top-1 on the span falls from 0.977 (margin 0, as on the clips alone) to 0.942, 0.872 and 0.802 with a margin of
+#: 1, 2 and 3 frames; with the hands out of view it stays 0.977 whatever the margin.
+MARGIN = 0
 #: Sequences shorter than this are returned whole: too short to hold a lead-in, a sign and a lead-out worth
 #: cutting (a third of a second at 30 frames/s; the rule alone cuts none of the 2–9-frame asl-signs clips either).
 MIN_FRAMES = 10
@@ -145,7 +148,7 @@ def _body(x: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def pad_with_rest(clip: np.ndarray, rest_before: np.ndarray, rest_after: np.ndarray, before: int,
-                  after: int) -> np.ndarray:
+                  after: int, hands_at_rest: bool = False) -> np.ndarray:
     """``clip`` with ``before`` rest frames in front and ``after`` behind: a trimmed clip made to look like a
     user's recording, to measure :func:`sign_span` and the model on real data.
 
@@ -158,6 +161,11 @@ def pad_with_rest(clip: np.ndarray, rest_before: np.ndarray, rest_after: np.ndar
         clip: (T, 543, 3) the sign.
         rest_before, rest_after: (R, 543, 3) quiet frames, R ≥ 1.
         before, after: how many rest frames to add on each side.
+        hands_at_rest: also put hands, found but resting, into the rest frames: the clip's own hand shapes (its
+            first frame with that hand; the other hand mirrored where one never shows) turned upside down about
+            the wrist and put on the pose wrist, fingers down, as hands hang at the sides (the rest frames' arms
+            hang). No real recording here has hands found at rest, so the shapes are real but their placement is
+            made.
 
     Returns:
         (before + T + after, 543, 3) float32.
@@ -175,5 +183,25 @@ def pad_with_rest(clip: np.ndarray, rest_before: np.ndarray, rest_after: np.ndar
         moved[..., 0] = (moved[..., 0] - rx) * sx + cx
         moved[..., 1] = (moved[..., 1] - ry) * sy + cy
         moved[..., 2] *= sx
+        if hands_at_rest:
+            _lay_hands(moved, clip)
         parts.append(moved)
     return np.concatenate([parts[0], np.asarray(clip, dtype=np.float32), parts[1]])
+
+
+def _lay_hands(frames: np.ndarray, clip: np.ndarray) -> None:
+    """Hang the clip's hand shapes, fingers down, from the pose wrists of ``frames`` (in place; see pad_with_rest)."""
+    shapes = []
+    for hand in _HANDS:
+        found = np.flatnonzero(~np.isnan(clip[:, hand]).any((1, 2)))
+        shapes.append(np.asarray(clip[found[0], hand], np.float32) if found.size else None)
+    if shapes[0] is None and shapes[1] is None:
+        return
+    for side in (0, 1):
+        if shapes[side] is None:
+            shapes[side] = shapes[1 - side] * [-1, 1, 1]  # the other hand mirrored
+    for hand, wrist, shape in zip(_HANDS, _WRISTS, shapes):
+        offset = shape[:, :2] - shape[0, :2]
+        frames[:, hand, 0] = frames[:, wrist, 0, None] + offset[:, 0]
+        frames[:, hand, 1] = frames[:, wrist, 1, None] + np.abs(offset[:, 1])  # every point at or below the wrist
+        frames[:, hand, 2] = shape[:, 2]
