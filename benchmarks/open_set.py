@@ -5,14 +5,14 @@ default hello, then thankyou — the two signs the bundled sample has from all 2
 three members (CNN, BERT, DeBERTa at the profile's size and epochs) are trained on every synthetic sequence (S's
 included, as for the 246 signs the model knows from synthetic data only) plus the real recordings of the training
 participants, WITHOUT any real recording of S. Participant fold 0 (of ``--folds`` participant-grouped folds over the
-real recordings) is never trained on. The answer rules (:func:`islr.answer.fit_rules`: temperature, references,
-distance threshold) are then fitted exactly as notebook 06 fits them, and judged on rows they were not fitted on:
+real recordings) is never trained on. The answer rules (:func:`islr.answer.fit_rules`) are then fitted as notebook
+06 fits them — the open-set references and threshold from the motions of the real recordings the members trained
+on, the temperature from fold 0 — and judged on rows they were not fitted on:
 
 * **false accept** (FA): every real recording of S (all 21 participants) — the share answered with a sign instead of
-  "not a sign this model knows" (rules fitted on all held-out participants);
-* **false reject** (FR) and answered top-1: the held-out participants' real recordings of the signs the model does
-  have real data for — cross-fitted: the held-out participants are split in two halves, the rules fitted on one half
-  judge the other.
+  "not a sign this model knows";
+* **false reject** (FR) and answered top-1: fold 0's real recordings of the signs the model does have real data for
+  (people neither the members nor the references saw).
 
 A second part needs no training: the model the chain shipped (``outputs/submission/model.tflite`` and the rules
 notebook 06 stored next to it) — its expected calibration error on the held-out real signers before/after
@@ -42,6 +42,7 @@ from islr import answer as A
 from islr import paths
 from islr.config import get_config
 from islr.data import is_real, load_dataset
+from islr.evaluate import real_motions
 from islr.io import sign_names
 from islr.report import record_benchmark
 from islr.splits import make_folds
@@ -69,42 +70,37 @@ def train_without(cfg, prepared, left_out: str, train_idx: np.ndarray, rows: np.
     return total
 
 
-def judge(rules: A.AnswerRules, logits: np.ndarray, names: list[str]) -> np.ndarray:
-    """(N,) the answer state of each row of logits (:meth:`islr.answer.Answerer.decide`)."""
-    answerer = A.Answerer(lambda x: None, rules, names)
-    return np.array([answerer.decide(lg).state for lg in logits])
+def loso_rows(prepared, fold: np.ndarray, real: np.ndarray, left_out: str) -> dict[str, np.ndarray]:
+    """Row indices of the prepared data: the real recordings trained on, fold 0's (held out), and the left-out
+    sign's; ``fold`` is the participant fold of each row of ``real``."""
+    signs = np.asarray(prepared.signs)
+    return {"train": real[(fold != 0) & (signs[real] != left_out)],
+            "held": real[(fold == 0) & (signs[real] != left_out)],
+            "left_out": real[signs[real] == left_out]}
 
 
-def evaluate_sign(kept: dict, names: list[str]) -> dict:
-    """FA / FR / answered top-1 for one left-out sign from its kept logits and rows."""
-    lg, lab, pid = kept["logits"], kept["labels"], kept["participants"]
+def evaluate_sign(kept: dict, motions: dict[int, np.ndarray | None], names: list[str]) -> dict:
+    """FA / FR / answered top-1 for one left-out sign from its kept logits, rows and the rows' motions."""
+    lg, lab, pid, seq = kept["logits"], kept["labels"], kept["participants"], kept["sequence_ids"]
     role = kept["role"]  # "train", "held" or "left_out"
     real_signs = {str(s): int(n) for s, n in zip(kept["real_signs"], kept["real_counts"])}
     tr, held, out = role == "train", role == "held", role == "left_out"
-
-    def fit(rows: np.ndarray) -> A.AnswerRules:
-        return A.fit_rules(lg[tr], lab[tr], lg[rows], lab[rows], pid[rows], names, real_signs, "leave-one-sign-out")
-
-    states_out = judge(fit(held), lg[out], names)
-    parts = np.unique(pid[held])
-    halves = (parts[::2], parts[1::2])
-    fr_states, fr_right = [], []
-    for a, b in (halves, halves[::-1]):
-        fit_rows = held & np.isin(pid, a)
-        test_rows = held & np.isin(pid, b)
-        s = judge(fit(fit_rows), lg[test_rows], names)
-        fr_states.append(s)
-        fr_right.append(lg[test_rows].argmax(1) == lab[test_rows])
-    fr_states, fr_right = np.concatenate(fr_states), np.concatenate(fr_right)
-    answered = fr_states == A.SIGN
-    top = lg[out].argmax(1)
-    return {"false_accept": float((states_out == A.SIGN).mean()), "n_left_out": int(out.sum()),
-            "left_out_answered_as": {names[i]: int(((states_out == A.SIGN) & (top == i)).sum())
-                                     for i in np.unique(top[states_out == A.SIGN])},
-            "left_out_top1_was": {names[i]: int((top == i).sum()) for i in np.unique(top)},
-            "false_reject": float(1 - answered.mean()), "n_known_held_out": int(len(fr_states)),
-            "answered_top1": float(fr_right[answered].mean()) if answered.any() else float("nan"),
-            "model_top1_known_held_out": float(fr_right.mean())}
+    moved = [motions[int(i)] for i in seq]
+    rules = A.fit_rules([m for m, t in zip(moved, tr) if t], [names[i] for i in lab[tr]], list(pid[tr]), lg[held],
+                        lab[held], pid[held], real_signs, "leave-one-sign-out")
+    answerer = A.Answerer(None, rules, names)
+    states = np.array([answerer.decide(lg[i], moved[i]).state for i in range(len(lg))])
+    top = lg.argmax(1)
+    right = top == lab
+    answered = states[held] == A.SIGN
+    return {"false_accept": float((states[out] == A.SIGN).mean()), "n_left_out": int(out.sum()),
+            "left_out_answered_as": {names[i]: int(((states[out] == A.SIGN) & (top[out] == i)).sum())
+                                     for i in np.unique(top[out][states[out] == A.SIGN])},
+            "left_out_top1_was": {names[i]: int((top[out] == i).sum()) for i in np.unique(top[out])},
+            "false_reject": float(1 - answered.mean()), "n_known_held_out": int(held.sum()),
+            "answered_top1": float(right[held][answered].mean()) if answered.any() else float("nan"),
+            "model_top1_known_held_out": float(right[held].mean()), "threshold": round(rules.threshold, 4),
+            "temperature": round(rules.temperature, 4)}
 
 
 #: Real recordings of signs the shipped model has no real data for (SOUP is not even one of the 250).
@@ -148,42 +144,46 @@ def main() -> None:
     overrides = {"data.synth_fit_real": False, **json.loads(args.overrides)}
     cfg = get_config(args.profile, overrides, run_name="open_set")
     started = time.perf_counter()
+    prepared, source = load_dataset(cfg)
+    real = np.flatnonzero(is_real(prepared.sequence_ids))
+    labels, signs = np.asarray(prepared.labels), np.asarray(prepared.signs)
+    pids, seqs = np.asarray(prepared.participant_ids), np.asarray(prepared.sequence_ids)
+    fold = make_folds("participant", labels[real], pids[real], args.folds, cfg.split.seed)
+    synth = np.setdiff1d(np.arange(len(prepared)), real)
+    kept = {}
     if args.from_logits:
         with np.load(logits_path(), allow_pickle=False) as z:
-            kept = {s: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(s + "/")} for s in args.signs}
-        data = str(json.loads(logits_path().with_suffix(".json").read_text())["data"])
-    else:
-        prepared, source = load_dataset(cfg)
-        data = source.label
-        real = np.flatnonzero(is_real(prepared.sequence_ids))
-        labels, signs = np.asarray(prepared.labels), np.asarray(prepared.signs)
-        pids = np.asarray(prepared.participant_ids)
-        fold = make_folds("participant", labels[real], pids[real], args.folds, cfg.split.seed)
-        synth = np.setdiff1d(np.arange(len(prepared)), real)
-        kept = {}
-        for s in args.signs:
-            left_out = real[signs[real] == s]
-            held = real[(fold == 0) & (signs[real] != s)]
-            train_real = real[(fold != 0) & (signs[real] != s)]
-            rows = np.concatenate([train_real, held, left_out])
-            role = np.array(["train"] * len(train_real) + ["held"] * len(held) + ["left_out"] * len(left_out))
-            lg = train_without(cfg, prepared, s, np.concatenate([synth, train_real]), rows)
-            known, counts = np.unique(signs[train_real], return_counts=True)
-            kept[s] = {"logits": lg.astype(np.float32), "labels": labels[rows], "participants": pids[rows],
-                       "role": role, "real_signs": known, "real_counts": counts}
+            stored = {s: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(s + "/")} for s in args.signs}
+    for s in args.signs:
+        parts = loso_rows(prepared, fold, real, s)
+        rows = np.concatenate(list(parts.values()))
+        role = np.concatenate([[name] * len(r) for name, r in parts.items()])
+        known, counts = np.unique(signs[parts["train"]], return_counts=True)
+        kept[s] = {"labels": labels[rows], "participants": pids[rows], "sequence_ids": seqs[rows], "role": role,
+                   "real_signs": known, "real_counts": counts}
+        if args.from_logits:
+            if not np.array_equal(stored[s]["labels"], labels[rows]):
+                raise SystemExit(f"{logits_path()}: its rows for {s} are not this data's; train again")
+            kept[s]["logits"] = stored[s]["logits"]
+        else:
+            kept[s]["logits"] = train_without(cfg, prepared, s, np.concatenate([synth, parts["train"]]),
+                                              rows).astype(np.float32)
+    if not args.from_logits:
         logits_path().parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(logits_path(), **{f"{s}/{k}": v for s, d in kept.items() for k, v in d.items()})
-        logits_path().with_suffix(".json").write_text(json.dumps({"data": data}) + "\n")
-    rows = [{"left_out": s, **evaluate_sign(kept[s], names)} for s in args.signs] + shipped_rows(names)
+    motions = real_motions(source.path, seqs[real])
+    motions = dict(zip(motions["sequence_id"].astype(int), motions["motion"]))
+    data = source.label
+    rows = [{"left_out": s, **evaluate_sign(kept[s], motions, names)} for s in args.signs] + shipped_rows(names)
     for r in rows:
         print(json.dumps(r), flush=True)
     record_benchmark("open_set", rows, data=data, notes=(
         f"{args.profile} profile, overrides {overrides}; leave-one-sign-out: the three members trained without "
         f"any real recording of the left-out sign and without participant fold 0 of {args.folds}; equal-weight "
-        f"ensemble; rules: neighbours {A.NEIGHBOURS}, threshold margin {A.THRESHOLD_MARGIN}; FA on every real "
-        f"recording of the left-out sign, FR on fold 0's real recordings of the other signs (rules cross-fitted on "
-        f"halves of its participants); shipped-model rows: the chain's model and the rules notebook 06 stored; "
-        f"{time.perf_counter() - started:.0f} s wall"))
+        f"ensemble; rules: motion references and threshold (quantile {A.THRESHOLD_QUANTILE}, {A.NEIGHBOURS} "
+        f"neighbours) from the real recordings trained on; FA on every real recording of the left-out sign, FR on "
+        f"fold 0's real recordings of the other signs; shipped-model rows: the chain's model and the rules notebook "
+        f"06 stored; {time.perf_counter() - started:.0f} s wall"))
 
 
 if __name__ == "__main__":

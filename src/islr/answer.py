@@ -10,9 +10,13 @@ an :class:`Answer` with :class:`Answerer`; nothing else decides what is shown. T
 3. **Calibrated probabilities**: the model's raw logits divided by a temperature fitted on real held-out signers
    (:class:`AnswerRules`, stored next to the model as ``answer_rules.json`` by notebook 06); without that file the
    temperature is 1 and the answer says its probabilities are uncalibrated.
-4. **Not a sign this model knows** (open set): the top sign has no real training recordings, or the recording's
-   logit profile is farther from that sign's real training examples than real unseen signers of it ever were
-   (:meth:`AnswerRules.judge`).
+4. **Not a sign this model knows** (open set): the top sign has no real training recordings, or the signing hand
+   moves unlike every real training recording of that sign (:func:`motion`: the hand's path relative to the
+   shoulders and its shape over the span; farther from its nearest real examples than real recordings of one sign
+   by different people are from each other, :data:`THRESHOLD_QUANTILE`) (:meth:`AnswerRules.judge`). The check
+   is on the landmarks, not on the model's scores: a model that has seen real recordings of only a few signs maps
+   real signing of any other sign onto those few, and sure of itself (its scores cannot tell), but the movement
+   differs.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islr.landmarks import no_hands_in_view
+from islr.landmarks import LEFT_HAND, RIGHT_HAND, no_hands_in_view, pose_id
 from islr.metrics import expected_calibration_error, topk_indices
 
 #: The states of an answer, and what each says when there is no sign to show.
@@ -85,26 +89,77 @@ class Answer:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# How a recording moves: the open-set rule's description of a sign
+# ---------------------------------------------------------------------------------------------------------------
+#: Frames a recording's motion is resampled to (spans differ in length; the asl-signs median is 18 frames).
+MOTION_FRAMES = 16
+#: Fingertips (hand-local ids) whose positions relative to the wrist, in palm lengths, describe the hand's shape.
+_TIPS = np.array([4, 8, 12, 16, 20])
+#: Weight of the hand shape against the wrist path (shoulder widths) in :func:`motion_distance`. Chosen on the
+#: bundled sample's real hello/thankyou (participant left out) and the repository's four real recordings of other
+#: signs: with the path alone (0) real hello and thankyou by other people overlap and two of the four other signs
+#: pass; with 0.25, the 95th percentile of same-sign distances (0.59) is below every other-sign recording (0.62–1.08).
+SHAPE_WEIGHT = 0.25
+
+
+def motion(x: np.ndarray) -> np.ndarray | None:
+    """(:data:`MOTION_FRAMES`, 12) how the signing hand moves in ``x`` (T, 543, ≥2): per resampled frame, its wrist
+    relative to the middle of the shoulders in shoulder widths (2) and its five fingertips relative to the wrist in
+    palm lengths (10, weighted by :data:`SHAPE_WEIGHT`). The signing hand is the one the hand model found in more
+    frames; a left one is mirrored, so left- and right-handed signing compare. Frames without that hand are
+    interpolated; None when the hand is never found.
+    """
+    xy = np.asarray(x, np.float32)[..., :2]
+    shoulders = xy[:, [pose_id(11), pose_id(12)]]
+    seen = ~np.isnan(shoulders).any((1, 2))
+    if not seen.any():
+        return None
+    centre = np.median(shoulders[seen].mean(1), 0)
+    width = float(np.median(np.linalg.norm(shoulders[seen, 0] - shoulders[seen, 1], axis=1)))
+    hands = (xy[:, LEFT_HAND], xy[:, RIGHT_HAND])
+    side = int(np.argmax([(~np.isnan(h[:, 0, 0])).sum() for h in hands]))
+    hand = hands[side]
+    found = ~np.isnan(hand).any((1, 2))
+    if not found.any() or width <= 0:
+        return None
+    hand = hand[found]
+    palm = np.maximum(np.linalg.norm(hand[:, 9] - hand[:, 0], axis=1), 1e-6)[:, None, None]
+    path = (hand[:, 0] - centre) / width  # (n, 2)
+    shape = (hand[:, _TIPS] - hand[:, :1]) / palm  # (n, 5, 2)
+    if side == 0:  # the left hand, mirrored
+        path, shape = path * [-1, 1], shape * [-1, 1]
+    values = np.concatenate([path, SHAPE_WEIGHT * shape.reshape(len(hand), -1)], 1)
+    at = np.flatnonzero(found)
+    grid = np.linspace(0, len(found) - 1, MOTION_FRAMES)
+    return np.stack([np.interp(grid, at, v) for v in values.T], 1).astype(np.float32)
+
+
+def motion_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The median over the resampled frames of the distance between :func:`motion` descriptions (a median, so a
+    few badly tracked frames do not decide); ``a`` or ``b`` may be a stack (n, MOTION_FRAMES, 12): one distance
+    each."""
+    return np.median(np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1), axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The rules fitted for one model (notebook 06), stored next to it
 # ---------------------------------------------------------------------------------------------------------------
-#: The file next to a model that holds its answer rules (JSON; the reference profiles in the .npz beside it).
+#: The file next to a model that holds its answer rules (JSON; the reference motions in the .npz beside it).
 RULES_NAME = "answer_rules.json"
 REFERENCES_NAME = "answer_references.npz"
-#: Temperatures the fit may choose from (log-spaced search bounds): outside them the held-out rows are too few or
-#: too easy to say anything (e.g. every row right with a wide margin pushes the optimum towards 0).
+#: Temperatures the fit may choose from (log-spaced search bounds).
 TEMPERATURE_BOUNDS = (0.05, 20.0)
-#: Neighbours averaged for the distance of a recording's profile to a sign's real training examples.
+#: Nearest real examples averaged for the distance of a recording to a sign.
 NEIGHBOURS = 3
-#: Each sign keeps at most this many reference profiles (its real training examples, first ones by participant).
-MAX_REFERENCES = 64
-
-
-def profile(logits: np.ndarray) -> np.ndarray:
-    """(..., 250) logits → unit vectors of the logits minus their mean: the shape of the model's whole answer (which
-    signs it finds alike), not its scale, so one temperature does not move it."""
-    z = np.asarray(logits, np.float64)
-    z = z - z.mean(-1, keepdims=True)
-    return z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+#: Each sign keeps at most this many reference motions (its real training recordings, in row order).
+MAX_REFERENCES = 200
+#: The distance threshold is this quantile of the distances of each real training recording of a sign to the
+#: other participants' recordings of it: a recording farther from a sign than nearly all real signers of it are
+#: from each other is not that sign. Measured on the bundled sample's real hello/thankyou, each of the 21
+#: participants left out in turn (references and threshold from the other 20): 0.95 accepts 94 % of the left-out
+#: person's recordings and refuses the repository's four real recordings of other signs in 20 of 21 folds; 0.975
+#: accepts 95 % but lets half of those four through; 1.0 (the farthest seen) accepts 99 % and all four.
+THRESHOLD_QUANTILE = 0.95
 
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -115,10 +170,15 @@ def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T minimising the negative log-likelihood of ``softmax(logits / T)`` on labelled rows
-    (temperature scaling: one number, so the ranking of the signs never changes), within
-    :data:`TEMPERATURE_BOUNDS`."""
-    from scipy.optimize import minimize_scalar
+    """The temperature T for ``softmax(logits / T)`` on labelled rows (temperature scaling: one number, so the ranking
+    of the signs never changes), within :data:`TEMPERATURE_BOUNDS`.
+
+    T minimises the negative log-likelihood, but is never so low that the mean probability of the top answer exceeds
+    what the rows say about the accuracy on new ones: (right + 1) / (rows + 2), Laplace's rule of succession. A few
+    held-out rows all answered right (8 of 8 in the default chain) would otherwise push T to its lower bound and every
+    answer to probability 1; with many rows the cap meets the accuracy itself and the likelihood decides.
+    """
+    from scipy.optimize import brentq, minimize_scalar
 
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.int64)
     if not len(labels):
@@ -127,8 +187,15 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     def nll(log_t: float) -> float:
         return float(-log_softmax(logits, np.exp(log_t))[np.arange(len(labels)), labels].mean())
 
+    def confidence(log_t: float) -> float:
+        return float(np.exp(log_softmax(logits, np.exp(log_t)).max(1)).mean())
+
     lo, hi = np.log(TEMPERATURE_BOUNDS)
-    return float(np.exp(minimize_scalar(nll, bounds=(lo, hi), method="bounded").x))
+    log_t = minimize_scalar(nll, bounds=(lo, hi), method="bounded").x
+    expected = ((logits.argmax(1) == labels).sum() + 1) / (len(labels) + 2)
+    if confidence(log_t) > expected:  # more sure than the rows allow: the lowest T that is not
+        log_t = hi if confidence(hi) > expected else brentq(lambda v: confidence(v) - expected, log_t, hi)
+    return float(np.exp(log_t))
 
 
 @dataclass
@@ -138,12 +205,11 @@ class AnswerRules:
     Attributes:
         temperature: logits are divided by it before the softmax (fitted on real held-out signers; 1 = not
             calibrated).
-        calibrated: ``temperature`` was fitted (False: the default rules of a model without a record).
+        calibrated: ``temperature`` was fitted (False: uncalibrated softmax).
         real_signs: the signs with real training recordings, and how many (None: not known, every sign counts).
-        references: {sign: (n, 250) profiles (:func:`profile`) of its real training examples} — the open-set
-            rule's memory of what real signing of each sign looks like to the model.
-        threshold: a recording whose profile is farther than this (mean cosine distance to its top sign's
-            :data:`NEIGHBOURS` nearest references) is "not a sign this model knows" (inf: no distance rule).
+        references: {sign: (n, MOTION_FRAMES, 12) :func:`motion` of its real training recordings}.
+        threshold: a recording whose motion is farther than this from its top sign's references (mean of the
+            :data:`NEIGHBOURS` nearest) is "not a sign this model knows" (inf: no distance rule).
         data: what the rules were fitted on, in words (data named, counts).
         fit: numbers of the fit (rows, ECE before/after, distances seen), for the record.
     """
@@ -160,38 +226,38 @@ class AnswerRules:
         """(..., 250) calibrated probabilities."""
         return np.exp(log_softmax(logits, self.temperature))
 
-    def distance(self, logits: np.ndarray, sign: str) -> float:
-        """Mean cosine distance of the logits' profile to the :data:`NEIGHBOURS` nearest real training examples of
-        ``sign`` (inf when it has none)."""
+    def distance(self, moved: np.ndarray | None, sign: str) -> float:
+        """Mean :func:`motion_distance` of a recording's motion to the :data:`NEIGHBOURS` nearest real training
+        recordings of ``sign`` (inf when either is missing)."""
         refs = self.references.get(sign)
-        if refs is None or not len(refs):
+        if moved is None or refs is None or not len(refs):
             return float("inf")
-        d = np.sort(1.0 - refs @ profile(logits).reshape(-1))
-        return float(d[:NEIGHBOURS].mean())
+        return float(np.sort(motion_distance(refs, moved))[:NEIGHBOURS].mean())
 
-    def judge(self, logits: np.ndarray, sign: str) -> str:
-        """Why the model's top sign ``sign`` is not a trustworthy answer, or ``""`` when it is."""
+    def judge(self, sign: str, moved: np.ndarray | None) -> str:
+        """Why the model's top sign ``sign`` is not a trustworthy answer for a recording that moves as ``moved``
+        (:func:`motion`), or ``""`` when it is."""
         if self.real_signs is not None and sign not in self.real_signs:
             return f"{sign} has no real training recordings (learnt from synthetic sequences only)"
         if np.isfinite(self.threshold):
-            d = self.distance(logits, sign)
+            d = self.distance(moved, sign)
             if d > self.threshold:
-                return (f"unlike the real training examples of {sign} (distance {d:.3f} > {self.threshold:.3f}, the "
-                        f"farthest seen on real unseen signers)")
+                return (f"moves unlike the real training recordings of {sign} (distance {d:.2f} > {self.threshold:.2f})"
+                        if np.isfinite(d) else f"no signing hand to compare with the real recordings of {sign}")
         return ""
 
     # -- storage ------------------------------------------------------------------------------------------------
     def save(self, model_path: str | Path) -> Path:
-        """Write ``answer_rules.json`` (and the reference profiles) next to ``model_path``."""
+        """Write ``answer_rules.json`` (and the reference motions) next to ``model_path``."""
         folder = Path(model_path).parent
         np.savez_compressed(folder / REFERENCES_NAME, **{s: r.astype(np.float32) for s, r in self.references.items()})
         out = folder / RULES_NAME
         out.write_text(json.dumps({"temperature": self.temperature, "calibrated": self.calibrated,
                                    "real_signs": self.real_signs, "threshold": self.threshold,
-                                   "neighbours": NEIGHBOURS, "references": REFERENCES_NAME,
-                                   "data": self.data, "fit": self.fit}, indent=1, allow_nan=True) + "\n")
+                                   "neighbours": NEIGHBOURS, "motion_frames": MOTION_FRAMES,
+                                   "references": REFERENCES_NAME, "data": self.data, "fit": self.fit},
+                                  indent=1, allow_nan=True) + "\n")
         return out
-
     @classmethod
     def load(cls, model_path: str | Path | None) -> AnswerRules:
         """The rules stored next to ``model_path`` (a .tflite file or an ONNX folder), or the default rules
@@ -212,7 +278,7 @@ class AnswerRules:
         try:
             info = json.loads(path.read_text())
             with np.load(path.parent / info["references"]) as refs:
-                references = {s: refs[s].astype(np.float64) for s in refs.files}
+                references = {s: refs[s].astype(np.float32) for s in refs.files}
             return cls(float(info["temperature"]), bool(info["calibrated"]), info["real_signs"], references,
                        float(info["threshold"]), info["data"], info.get("fit", {}))
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -222,6 +288,7 @@ class AnswerRules:
 # ---------------------------------------------------------------------------------------------------------------
 # From landmarks to an answer
 # ---------------------------------------------------------------------------------------------------------------
+
 class Answerer:
     """Landmarks (T, 543, 3) → :class:`Answer`, by the rules of this module (the one place they are applied).
 
@@ -261,34 +328,20 @@ class Answerer:
                             if score_anyway or not no_hands else None)
         if no_hands:
             return Answer(NO_HANDS, **base, reason="both hands missing in (nearly) every frame")
-        return self.decide(self.last_logits, **base)
+        return self.decide(self.last_logits, motion(part), **base)
 
-    def decide(self, logits: np.ndarray, **base) -> Answer:
-        """The answer for the model's logits on the scored frames (``base``: frames, span, calibrated)."""
+    def decide(self, logits: np.ndarray, moved: np.ndarray | None = None, **base) -> Answer:
+        """The answer for the model's logits on the scored frames, whose :func:`motion` is ``moved`` (``base``:
+        frames, span, calibrated)."""
         p = self.rules.probabilities(logits)
         top = [(self.names[i], float(p[i])) for i in topk_indices(p, self.k)]
-        why = self.rules.judge(logits, top[0][0])
+        why = self.rules.judge(top[0][0], moved)
         return Answer(UNKNOWN if why else SIGN, top, reason=why, **base)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fitting the rules (notebook 06, benchmarks/open_set.py)
 # ---------------------------------------------------------------------------------------------------------------
-#: The distance threshold is the largest distance seen on real unseen signers of a known sign, times this margin
-#: (a few held-out rows cannot show the farthest a new signer may be).
-THRESHOLD_MARGIN = 1.25
-
-
-def sign_references(logits: np.ndarray, labels: np.ndarray, sign_names: list[str],
-                    signs: list[str] | None = None) -> dict[str, np.ndarray]:
-    """{sign: (n, 250) profiles} of labelled rows (at most :data:`MAX_REFERENCES` a sign, in row order), for
-    ``signs`` (default: every sign present)."""
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    wanted = set(signs) if signs is not None else {sign_names[i] for i in np.unique(labels)}
-    return {sign_names[i]: profile(logits[labels == i][:MAX_REFERENCES])
-            for i in np.unique(labels) if sign_names[i] in wanted}
-
-
 def held_out_temperatures(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """(N,) for each row the temperature fitted on the rows of the OTHER groups (participants): a calibration
     measured on people it was not fitted on (NaN for a row whose group is the only one)."""
@@ -301,44 +354,60 @@ def held_out_temperatures(logits: np.ndarray, labels: np.ndarray, groups: np.nda
     return out
 
 
-def fit_rules(train_logits: np.ndarray, train_labels: np.ndarray, held_logits: np.ndarray,
-              held_labels: np.ndarray, held_groups: np.ndarray, sign_names: list[str],
+def same_sign_distances(motions: list[np.ndarray | None], signs: list[str], participants: list[int]) -> np.ndarray:
+    """For each recording, the mean distance to the :data:`NEIGHBOURS` nearest recordings of the same sign by OTHER
+    participants (recordings without a motion, or without such others, are left out): how far apart real
+    signers of one sign are."""
+    signs, participants = np.asarray(signs), np.asarray(participants)
+    out = []
+    for i, m in enumerate(motions):
+        others = [motions[j] for j in np.flatnonzero((signs == signs[i]) & (participants != participants[i]))
+                  if motions[j] is not None]
+        if m is not None and others:
+            out.append(float(np.sort(motion_distance(np.stack(others), m))[:NEIGHBOURS].mean()))
+    return np.asarray(out)
+
+
+def fit_rules(motions: list[np.ndarray | None], signs: list[str], participants: list[int],
+              held_logits: np.ndarray, held_labels: np.ndarray, held_groups: np.ndarray,
               real_signs: dict[str, int] | None, data: str) -> AnswerRules:
-    """The answer rules of one model from its logits on real recordings.
+    """The answer rules of one model from real recordings.
 
     Args:
-        train_logits, train_labels: the model's logits on the real recordings it was trained on (the open-set
-            rule's references).
-        held_logits, held_labels, held_groups: its logits on real recordings of people it never saw, their labels
-            and participants (the temperature, the distance threshold, and the ECE before/after, measured with a
-            temperature fitted on the other participants).
-        sign_names: the 250 signs in label order.
+        motions, signs, participants: the :func:`motion` of each real recording the model was trained on, its sign
+            and its participant: the open-set references, and (each against the other participants' recordings of
+            its sign) the distance threshold.
+        held_logits, held_labels, held_groups: the model's logits on real recordings of people it never saw, their
+            labels and participants: the temperature, and the ECE before/after (each row calibrated with a
+            temperature fitted on the other participants). No rows: no temperature (uncalibrated).
         real_signs: {sign: real training recordings} (None: every sign has them).
         data: what the rows are, in words (stored with the rules).
     """
     held_logits, held_labels = np.asarray(held_logits, np.float64), np.asarray(held_labels, np.int64)
-    temperature = fit_temperature(held_logits, held_labels)
-    refs = sign_references(train_logits, train_labels, sign_names,
-                           None if real_signs is None else list(real_signs))
-    rules = AnswerRules(temperature, True, real_signs, refs, data=data)
-    top = held_logits.argmax(1)
-    right = top == held_labels
-    dist = np.array([rules.distance(lg, sign_names[t]) for lg, t in zip(held_logits, top)])
-    seen = dist[right & np.isfinite(dist)]
-    rules.threshold = float(seen.max() * THRESHOLD_MARGIN) if len(seen) else float("inf")
-
+    refs: dict[str, list[np.ndarray]] = {}
+    for m, s in zip(motions, signs):
+        if m is not None and len(refs.setdefault(s, [])) < MAX_REFERENCES:
+            refs[s].append(m)
+    spread = same_sign_distances(motions, signs, participants)
+    rules = AnswerRules(real_signs=real_signs, references={s: np.stack(r) for s, r in refs.items() if r},
+                        threshold=float(np.quantile(spread, THRESHOLD_QUANTILE)) if len(spread) else float("inf"),
+                        data=data)
+    rules.fit = {"reference_rows": int(sum(len(r) for r in refs.values())),
+                 "same_sign_distance_median": float(np.median(spread)) if len(spread) else None,
+                 "threshold_quantile": THRESHOLD_QUANTILE, "held_out_rows": int(len(held_labels))}
+    if not len(held_labels):
+        return rules
+    rules.temperature, rules.calibrated = fit_temperature(held_logits, held_labels), True
+    right = held_logits.argmax(1) == held_labels
     cv_t = held_out_temperatures(held_logits, held_labels, held_groups)
     ok = np.isfinite(cv_t)
     raw = np.exp(log_softmax(held_logits)).max(1)
     calibrated = np.exp(log_softmax(held_logits[ok], cv_t[ok][:, None])).max(1)
-    rules.fit = {"held_out_rows": int(len(held_labels)), "held_out_participants": int(len(np.unique(held_groups))),
-                 "reference_rows": int(sum(len(r) for r in refs.values())),
-                 "held_out_top1": float(right.mean()) if len(right) else float("nan"),
-                 "ece_raw": expected_calibration_error(raw, right),
-                 "ece_calibrated": expected_calibration_error(calibrated, right[ok]),
-                 "ece_measured_on": "held-out rows; calibrated with a temperature fitted on the other held-out "
-                                    "participants",
-                 "confidence_raw": raw.round(5).tolist(), "confidence_calibrated": calibrated.round(5).tolist(),
-                 "correct": right.tolist(), "correct_calibrated": right[ok].tolist(),
-                 "held_out_distances": [round(float(d), 4) for d in seen]}
+    rules.fit.update({
+        "held_out_participants": int(len(np.unique(held_groups))), "held_out_top1": float(right.mean()),
+        "ece_raw": expected_calibration_error(raw, right),
+        "ece_calibrated": expected_calibration_error(calibrated, right[ok]),
+        "ece_measured_on": "held-out rows; calibrated with a temperature fitted on the other held-out participants",
+        "confidence_raw": raw.round(5).tolist(), "confidence_calibrated": calibrated.round(5).tolist(),
+        "correct": right.tolist(), "correct_calibrated": right[ok].tolist()})
     return rules

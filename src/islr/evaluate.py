@@ -477,53 +477,73 @@ def submitted_saw(cfg) -> bool:
     return cfg.split.kind != "participant" or bool(cfg.split.full_data_transformers)
 
 
+def real_motions(data_dir: str | Path, sequence_ids: Sequence[int]) -> pd.DataFrame:
+    """The :func:`islr.answer.motion` of the sign's span (:func:`islr.span.sign_span`) of each listed recording of
+    an asl-signs folder, with its sign and participant (rows whose file cannot be read are left out)."""
+    from islr.answer import motion
+    from islr.span import sign_span
+
+    data_dir = Path(data_dir)
+    index = read_folder(data_dir)
+    index = index[index["sequence_id"].isin({int(i) for i in sequence_ids}) & (index["cause"] == "")]
+    rows = []
+    for r in index.itertuples():
+        try:
+            x = io.read_landmarks(data_dir / r.path)
+        except io.LandmarkFileError:
+            continue
+        rows.append({"sequence_id": r.sequence_id, "sign": r.sign, "participant_id": r.participant_id,
+                     "motion": motion(x[slice(*sign_span(x))])})
+    return pd.DataFrame(rows, columns=["sequence_id", "sign", "participant_id", "motion"])
+
+
 def fit_answer_rules(cfg, model_path: str | Path, prepared, real: np.ndarray, data_dir: str | Path,
                      weights: dict[str, float] | None = None, fold: int = 0):
     """Fit the answer rules (:func:`islr.answer.fit_rules`) of the submitted model at ``model_path`` on the real
     recordings of the run, and store them next to it (``answer_rules.json``).
 
-    The temperature and the open-set threshold come from real signers the model never saw: the participants that
-    participant-split fold ``fold`` held out. When the submitted models did train on them (:func:`submitted_saw`,
-    e.g. the full profile), the fold's own checkpoints combined with ``weights`` (the same recipe) stand in for it,
-    and the record says so. Without held-out real signers, the default rules are stored (uncalibrated; the
-    "no real training recordings" rule still applies).
+    The open-set references are the real recordings the submitted models trained on. The temperature comes from
+    real signers the model never saw: the participants that participant-split fold ``fold`` held out. When the
+    submitted models did train on them (:func:`submitted_saw`, e.g. the full profile), the fold's own checkpoints
+    combined with ``weights`` (the same recipe) stand in for it, and the record says so. Without held-out real
+    signers the probabilities stay uncalibrated.
 
     Returns:
         The :class:`islr.answer.AnswerRules` written.
     """
-    from islr.answer import AnswerRules, fit_rules
+    from islr.answer import fit_rules
     from islr.predict import TFLiteSignModel
 
-    names = io.sign_names()
     known = real_training_signs(cfg)
-    real_signs = {s: int(n) for s, n in known["real_sequences"].items()} if len(known) < len(names) else None
+    real_signs = {s: int(n) for s, n in known["real_sequences"].items()} if len(known) < len(io.sign_names()) else None
     held = held_out_real_ids(cfg, prepared, real, fold)
-    if not len(held):
-        rules = AnswerRules(real_signs=real_signs, data=f"no real held-out signers in {known.attrs['data']}: "
-                                                        f"uncalibrated softmax, no distance rule")
-        rules.save(model_path)
-        return rules
     seq = np.asarray(prepared.sequence_ids)
-    train_ids = np.setdiff1d(seq[np.asarray(real, bool)], held)
-    if submitted_saw(cfg):
-        if weights is None:
-            raise ValueError("the submitted models trained on the held-out signers: pass the ensemble weights so "
-                             "the participant-split checkpoints can stand in")
-        model, who = run_ensemble(cfg, weights, "participant", fold), "participant-split fold-0 checkpoints"
-        from islr.train.run import split
-
-        train_ids = np.intersect1d(train_ids, seq[split(cfg, prepared, "participant", fold)[0]])
+    trained = seq[np.asarray(real, bool)] if submitted_saw(cfg) else np.setdiff1d(seq[np.asarray(real, bool)], held)
+    refs = real_motions(data_dir, trained)
+    parts = [f"open-set references: {len(refs)} real training recordings ({known.attrs['data']})"]
+    logits, labels, groups = np.zeros((0, len(io.sign_names()))), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(held):
+        if submitted_saw(cfg):
+            if weights is None:
+                raise ValueError("the submitted models trained on the held-out signers: pass the ensemble weights "
+                                 "so the participant-split checkpoints can stand in")
+            model, who = run_ensemble(cfg, weights, "participant", fold), "participant-split fold-0 checkpoints"
+        else:
+            model, who = TFLiteSignModel(model_path), Path(model_path).name
+        on_held = evaluate(model, data_dir, sequence_ids=held, progress=False)
+        keep = on_held.rows["label"].to_numpy() >= 0
+        logits, labels = on_held.logits[keep], on_held.rows["label"].to_numpy()[keep]
+        groups = on_held.rows["participant_id"].to_numpy()[keep]
+        parts.insert(0, f"temperature: {who} on {len(labels)} real recordings of {len(np.unique(groups))} "
+                        f"participants it never saw")
     else:
-        model, who = TFLiteSignModel(model_path), Path(model_path).name
-    on_train = evaluate(model, data_dir, sequence_ids=train_ids, progress=False)
-    on_held = evaluate(model, data_dir, sequence_ids=held, progress=False)
-    ts, hs = on_train.rows["label"].to_numpy() >= 0, on_held.rows["label"].to_numpy() >= 0
-    data = (f"{who}: temperature and distance threshold on {int(hs.sum())} real sequences of "
-            f"{on_held.rows['participant_id'].nunique()} held-out participants, references from "
-            f"{int(ts.sum())} real training sequences ({known.attrs['data']})")
-    rules = fit_rules(on_train.logits[ts], on_train.rows["label"].to_numpy()[ts], on_held.logits[hs],
-                      on_held.rows["label"].to_numpy()[hs], on_held.rows["participant_id"].to_numpy()[hs], names,
-                      real_signs, data)
+        parts.insert(0, "no real held-out signers: uncalibrated")
+    rules = fit_rules(list(refs["motion"]), list(refs["sign"]), list(refs["participant_id"]), logits, labels,
+                      groups, real_signs, "; ".join(parts))
+    if len(held):  # the rule on people it was not fitted on: how many of their real recordings it refuses
+        unseen = real_motions(data_dir, held)
+        rules.fit["held_out_refused"] = int(sum(bool(rules.judge(s, m)) for s, m in zip(unseen["sign"],
+                                                                                        unseen["motion"])))
     rules.save(model_path)
     return rules
 

@@ -786,12 +786,17 @@ def hand_rate(landmarks: np.ndarray) -> float:
 
 
 def _print_summary(results: Sequence[VideoResult], out_dir: Path) -> int:
-    """One line per video, failures on stderr; exit code 1 if any video failed."""
+    """One line per video (its frames, the sign's span that ``islr predict`` will score, the share of frames with a
+    hand, the extraction speed), failures on stderr; exit code 1 if any video failed. Every frame is written: the
+    span is applied when the landmarks are scored, so ``--no-trim`` can still see the whole recording."""
+    from islr.span import sign_span
+
     failed = [r for r in results if r.error is not None]
     for r in results:
         if r.error is None:
-            print(f"ok      {r.path}: {len(r.landmarks)} frames, a hand in {hand_rate(r.landmarks):.0%} of them, "
-                  f"{len(r.landmarks) / max(r.seconds, 1e-9):.1f} frames/s")
+            start, stop = sign_span(r.landmarks)
+            print(f"ok      {r.path}: {len(r.landmarks)} frames, signing in frames {start}-{stop - 1}, a hand in "
+                  f"{hand_rate(r.landmarks):.0%} of them, {len(r.landmarks) / max(r.seconds, 1e-9):.1f} frames/s")
     for r in failed:
         print(f"FAILED  {r.path}: {r.error}", file=sys.stderr)
     print(f"{len(results) - len(failed)} of {len(results)} video(s) written to {out_dir}")

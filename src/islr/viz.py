@@ -387,7 +387,7 @@ def plot_calibration(fit: dict, temperature: float, bins: int = 5):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy of the top answer")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"reliability on {fit['held_out_rows']} real sequences of {fit['held_out_participants']} "
                  f"unseen participants", fontsize=9)
     ax_n.set_xlabel("probability of the top answer")
