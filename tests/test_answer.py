@@ -183,3 +183,11 @@ def test_a_few_held_out_rows_all_right_do_not_make_every_answer_certain():
     t = A.fit_temperature(logits, labels)
     confidence = np.exp(A.log_softmax(logits, t)).max(1).mean()
     assert t > A.TEMPERATURE_BOUNDS[0] and confidence == pytest.approx(9 / 10, abs=1e-3)  # (8 + 1) / (8 + 2)
+
+
+def test_a_record_of_another_version_is_named_not_misread(tmp_path):
+    model = tmp_path / "model.tflite"
+    _rules().save(model)
+    np.savez_compressed(tmp_path / A.REFERENCES_NAME, hello=np.zeros((3, 250), np.float32))  # logit profiles
+    with pytest.raises(ValueError, match="another version"):
+        A.AnswerRules.load(model)

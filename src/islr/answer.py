@@ -279,6 +279,10 @@ class AnswerRules:
             info = json.loads(path.read_text())
             with np.load(path.parent / info["references"]) as refs:
                 references = {s: refs[s].astype(np.float32) for s in refs.files}
+            shapes = {r.shape[1:] for r in references.values()}
+            if shapes - {(MOTION_FRAMES, 12)}:
+                raise ValueError(f"reference motions of shape {sorted(shapes)}, not (n, {MOTION_FRAMES}, 12): "
+                                 f"written by another version; fit them again (notebook 06)")
             return cls(float(info["temperature"]), bool(info["calibrated"]), info["real_signs"], references,
                        float(info["threshold"]), info["data"], info.get("fit", {}))
         except (OSError, ValueError, KeyError, TypeError) as exc:

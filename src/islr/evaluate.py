@@ -530,7 +530,7 @@ def fit_answer_rules(cfg, model_path: str | Path, prepared, real: np.ndarray, da
             model, who = run_ensemble(cfg, weights, "participant", fold), "participant-split fold-0 checkpoints"
         else:
             model, who = TFLiteSignModel(model_path), Path(model_path).name
-        on_held = evaluate(model, data_dir, sequence_ids=held, progress=False)
+        on_held = evaluate(model, data_dir, sequence_ids=held, progress=False, rules=AnswerRules())  # raw logits
         keep = on_held.rows["label"].to_numpy() >= 0
         logits, labels = on_held.logits[keep], on_held.rows["label"].to_numpy()[keep]
         groups = on_held.rows["participant_id"].to_numpy()[keep]

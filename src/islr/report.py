@@ -488,8 +488,6 @@ def _summary_cnn_quantisation(rec: dict) -> tuple[str, str]:
 
 
 def _summary_live(rec: dict) -> tuple[str, str]:
-    if "variant" not in rec["rows"][0]:
-        return _summary_live_sequential(rec)
     rows = rec["rows"]
     main = next(r for r in rows if r["default"])
     c = main["model_complexity"]
@@ -514,24 +512,6 @@ def _summary_live(rec: dict) -> tuple[str, str]:
              f"{_ms(main['call_max_ms'])} at most, against {_ms(main['extraction_ms_between_calls'])} of extraction "
              f"between two calls, so recognition "
              f"{'is not' if main['call_median_ms'] < main['extraction_ms_between_calls'] else 'is'} the bottleneck.")
-    return "`islr live` frame rate", text
-
-
-def _summary_live_sequential(rec: dict) -> tuple[str, str]:
-    """The record of the sequential loop (before pipelining; the one committed until the new one replaces it)."""
-    by = {r["stage"]: r for r in rec["rows"]}
-    end, call = by["end to end"], by.get("recognition call")
-    every = re.search(r"every (\d+)", rec.get("notes", ""))
-    text = (f"`islr live` reading a video as a camera: **{end['fps']:.1f} frames/s** end to end "
-            f"({_ms(end['mean_ms_per_frame'])} per frame); " + _list(
-                [f"{stage} {_pct(by[stage]['share'])}" for stage in ("extraction", "recognition", "capture")
-                 if stage in by]) + " of the time.")
-    if call:
-        text += (f" Recognition runs {'every ' + every[1] + ' frames' if every else 'on a window'}: "
-                 f"{_ms(call['median_ms'])} median per call, {_ms(call['max_ms'])} at most, against "
-                 f"{_ms(call['extraction_ms_between_calls'])} of landmark extraction between two calls, so "
-                 f"recognition {'is not' if call['max_ms'] < call['extraction_ms_between_calls'] else 'is'} the "
-                 "bottleneck.")
     return "`islr live` frame rate", text
 
 

@@ -81,11 +81,14 @@ def finish(fig, source_label: str, stage: str | None = None, name: str | None = 
     A suptitle wider than the figure is wrapped onto more lines (a long model or data name would otherwise run off
     both edges), and the axes are laid out below it.
     """
-    fig.text(0.5, 0.005, f"data: {source_label}", ha="center", va="bottom", fontsize=8, color="0.35")
+    # The footer wrapped to the figure's width (8-pt characters are about 0.55 of their size wide).
+    footer = textwrap.wrap(f"data: {source_label}", max(40, int(fig.get_figwidth() * 72 / (8 * 0.55))))
+    fig.text(0.5, 0.005, "\n".join(footer), ha="center", va="bottom", fontsize=8, color="0.35")
+    bottom = 0.005 + len(footer) * 8 * 1.25 / 72 / fig.get_figheight()
     title_bottom = _fit_suptitle(fig)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     if _axes_top(fig) > title_bottom:  # a layout that left the suptitle out: lay the axes out below it
-        fig.tight_layout(rect=(0, 0.03, 1, title_bottom - 0.005))
+        fig.tight_layout(rect=(0, bottom, 1, title_bottom - 0.005))
     if stage and name:
         out = paths.figures_dir(stage) / f"{name}.png"
         fig.savefig(out, dpi=110)
