@@ -185,7 +185,8 @@ def draw(frame: np.ndarray, lm: np.ndarray, update: LiveUpdate | None, panel: bo
 
 def run(source: str | int, model, sign_names: list[str], window: int = 48, every: int = 4, out: str | None = None,
         show: bool = False, on_update: Callable[[LiveUpdate], None] | None = None, settings=None,
-        drop_frames: bool | None = None, stats=None) -> list[LiveUpdate]:
+        drop_frames: bool | None = None, stats=None, rules: AnswerRules | None = None,
+        trim: bool = True) -> list[LiveUpdate]:
     """The live loop: capture → landmarks → sliding-window recognition → overlay, pipelined.
 
     Capture and landmark extraction run in their own threads (:class:`islr.stream.FramePipeline`), recognition,
@@ -206,6 +207,8 @@ def run(source: str | int, model, sign_names: list[str], window: int = 48, every
             a video's frames are all extracted in order, so its updates are those of a sequential loop).
         stats: record each frame's stage times here (:class:`islr.stream.PipelineStats`, read by
             ``benchmarks/bench_live.py``).
+        rules: the model's answer rules (default: those stored next to ``model.path``).
+        trim: score only the sign's span inside each window.
 
     Returns:
         Every update, in order.
@@ -219,7 +222,7 @@ def run(source: str | int, model, sign_names: list[str], window: int = 48, every
     from islr.extract import LiveExtractor, iter_frames
     from islr.stream import FramePipeline, PipelineStats
 
-    recognizer = SlidingWindowRecognizer(model, sign_names, window, every)
+    recognizer = SlidingWindowRecognizer(model, sign_names, window, every, rules=rules, trim=trim)
     stats = stats if stats is not None else PipelineStats()
     drop = isinstance(source, int) if drop_frames is None else drop_frames
     updates, writer, last = [], None, None
@@ -281,13 +284,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--every", type=int, default=4, help="answer every N frames")
     ap.add_argument("--out", default=None, help="write the annotated video to this .mp4")
     ap.add_argument("--show", action="store_true", help="show a window (OpenCV with a GUI)")
+    ap.add_argument("--no-trim", action="store_true", help="score the whole window, not only the sign's span in it")
     from islr.web import server as web
 
     web.add_arguments(ap)
     args = ap.parse_args(argv)
     if args.web:
-        return web.main(args, lambda m: SlidingWindowRecognizer(m, sign_names(), args.window, args.every),
-                        model_knowledge)
+        return web.main(args, lambda m: SlidingWindowRecognizer(m, sign_names(), args.window, args.every,
+                                                                trim=not args.no_trim), model_knowledge)
     source = args.camera if args.camera is not None else args.video
     extras.require("video", "camera and video input", modules=("cv2",))  # before loading the model
     if args.video and not Path(args.video).exists():
@@ -296,18 +300,20 @@ def main(argv: list[str]) -> int:
     model_path = args.model or default_model(args.backend)
     try:
         model = load_sign_model(model_path, args.backend)
+        rules = AnswerRules.load(model_path)
     except (FileNotFoundError, ValueError) as exc:
         print(f"islr live: {exc}", file=sys.stderr)
         return 2
     print(f"[live] {model_knowledge(model_path)}", file=sys.stderr)
-    print(f"[live] probabilities: {AnswerRules.load(model_path).data}", file=sys.stderr)
+    print(f"[live] answers: {rules.data}", file=sys.stderr)
     start = time.perf_counter()
 
     def report(u: LiveUpdate) -> None:
         print(f"frame {u.frame:5d} ({u.window_frames:3d} in window): {u.text()}", flush=True)
 
     try:
-        updates = run(source, model, sign_names(), args.window, args.every, args.out, args.show, report)
+        updates = run(source, model, sign_names(), args.window, args.every, args.out, args.show, report,
+                      rules=rules, trim=not args.no_trim)
     except OSError as exc:
         print(f"islr live: {exc}", file=sys.stderr)
         return 2
