@@ -215,9 +215,10 @@ def main() -> None:
     cut = per_clip[per_clip.cut_original > 0]
     print(cut.to_string(index=False) if len(cut) else "sign_span cut no frame of the original clips")
     print(pd.DataFrame(rows).drop(columns="what").to_string(index=False))
+    which = Path(args.model).name if args.model else f"the chain's submission ({default_model().name})"
     record_benchmark("trim", rows, data=f"{len(clips)} real asl-signs clips padded with real rest frames of "
                      f"{len(REST)} real recordings; {len(recordings)} real recordings (.pose, video)",
-                     notes=f"model {getattr(model, 'path', args.model or default_model())}; rest {PAD_RANGE[0]}–"
+                     notes=f"model {which}; rest {PAD_RANGE[0]}–"
                            f"{PAD_RANGE[1]} frames a side (seed {args.seed}); held-out signers: {how}; "
                            f"span margin {span.MARGIN} frames; top-1 over 250 signs")
 

@@ -340,3 +340,13 @@ def test_a_misplaced_heavy_import_is_caught(tmp_path):
     (tmp_path / "islr" / "export" / "_tf.py").write_text("import tensorflow as tf\nimport keras\n")
     (tmp_path / "islr" / "viz.py").write_text("def f():\n    from keras import layers\n")
     assert misplaced_heavy_imports(tmp_path / "islr") == ["islr.viz imports keras"]
+
+
+def test_no_machine_paths_in_the_docs_and_records():
+    """The README, the docs and the committed benchmark records name files relative to the project, never where a
+    machine happened to keep them."""
+    pattern = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users)/|[A-Z]:\\\\")
+    files = [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").rglob("*.md")),
+             *sorted((REPO / "docs" / "results").rglob("*.json"))]
+    found = [f"{f.relative_to(REPO)}: {m.group(0)}" for f in files for m in pattern.finditer(f.read_text())]
+    assert found == []
