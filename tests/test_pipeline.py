@@ -6,7 +6,7 @@ import torch
 from islr import landmarks
 from islr.config import get_config
 from islr.data import SequenceDataset, collate_sequences
-from islr.pipeline import CNN_POINT_AUGS, CNNPipeline, TransformerPipeline, cnn_augmentation_gallery
+from islr.pipeline import CNNPipeline, TransformerPipeline
 from islr.preprocess.cnn import cnn_input_single
 from islr.preprocess.transformer import transformer_input_single
 
@@ -63,14 +63,3 @@ def test_cnn_training_pipeline_is_seeded_finite_and_soft_labelled(prepared):
     torch.testing.assert_close(target.sum(1), torch.ones(6))
     other = CNNPipeline(cfg, train=True)(batch, torch.Generator().manual_seed(8))["x"]
     assert not torch.equal(x, other)
-
-
-def test_augmentation_gallery_applies_each_alone(prepared):
-    seq = prepared.sequence(int(np.argmax(prepared.lengths)), points=landmarks.CNN_AUG_POINTS)  # T > 10
-    gallery = cnn_augmentation_gallery(get_config("default"), seq, seed=1)
-    assert list(gallery) == list(CNN_POINT_AUGS)
-    for name, (aug, n) in gallery.items():
-        assert aug.shape[1:] == seq.shape[1:] and len(aug) == n
-        if name != "temporal interpolation":
-            assert n == len(seq)
-        assert not np.array_equal(np.nan_to_num(aug[:len(seq)]), np.nan_to_num(seq[:len(aug)])), name

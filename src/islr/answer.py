@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from islr.landmarks import LEFT_HAND, RIGHT_HAND, no_hands_in_view, pose_id
+from islr.landmarks import LEFT_HAND, NO_HANDS_TEXT, RIGHT_HAND, no_hands_in_view, pose_id
 from islr.metrics import expected_calibration_error, topk_indices
+from islr.span import sign_span
 
 #: The states of an answer, and what each says when there is no sign to show.
 SIGN, UNKNOWN, NO_HANDS, WAITING = "sign", "unknown", "no_hands", "waiting"
-STATE_TEXT = {UNKNOWN: "not a sign this model knows", NO_HANDS: "no hands in view", WAITING: "waiting for frames"}
+STATE_TEXT = {UNKNOWN: "not a sign this model knows", NO_HANDS: NO_HANDS_TEXT, WAITING: "waiting for frames"}
 
 
 @dataclass
@@ -315,8 +316,6 @@ class Answerer:
 
     def span(self, x: np.ndarray) -> tuple[int, int]:
         """The frames to score: the sign's span, or all of them when not trimming."""
-        from islr.span import sign_span
-
         return sign_span(x) if self.trim and len(x) else (0, len(x))
 
     def __call__(self, x: np.ndarray, score_anyway: bool = False) -> Answer:

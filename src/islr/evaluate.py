@@ -519,7 +519,8 @@ def fit_answer_rules(cfg, model_path: str | Path, prepared, real: np.ndarray, da
     held = held_out_real_ids(cfg, prepared, real, fold)
     seq = np.asarray(prepared.sequence_ids)
     trained = seq[np.asarray(real, bool)] if submitted_saw(cfg) else np.setdiff1d(seq[np.asarray(real, bool)], held)
-    refs = real_motions(data_dir, trained)
+    motions = real_motions(data_dir, np.union1d(trained, held))  # every file read once
+    refs, unseen = motions[motions["sequence_id"].isin(trained)], motions[motions["sequence_id"].isin(held)]
     parts = [f"open-set references: {len(refs)} real training recordings ({known.attrs['data']})"]
     logits, labels, groups = np.zeros((0, len(io.sign_names()))), np.zeros(0, np.int64), np.zeros(0, np.int64)
     if len(held):
@@ -541,7 +542,6 @@ def fit_answer_rules(cfg, model_path: str | Path, prepared, real: np.ndarray, da
     rules = fit_rules(list(refs["motion"]), list(refs["sign"]), list(refs["participant_id"]), logits, labels,
                       groups, real_signs, "; ".join(parts))
     if len(held):  # the rule on people it was not fitted on: how many of their real recordings it refuses
-        unseen = real_motions(data_dir, held)
         rules.fit["held_out_refused"] = int(sum(bool(rules.judge(s, m)) for s, m in zip(unseen["sign"],
                                                                                         unseen["motion"])))
     rules.save(model_path)

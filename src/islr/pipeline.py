@@ -136,33 +136,3 @@ def eval_input(inputs: ModelInput, sequence: np.ndarray) -> torch.Tensor | dict:
     seq = torch.from_numpy(np.ascontiguousarray(np.asarray(sequence)[:, pipe.points], dtype=np.float32))[None]
     zero = torch.zeros(1, dtype=torch.int64)
     return pipe({"seq": seq, "lengths": torch.tensor([seq.shape[1]]), "y": zero, "index": zero})["x"]
-
-
-#: Point-level CNN augmentations and the CNNAugConfig probability that switches each (docs/method.md §3a).
-CNN_POINT_AUGS = {"global affine": "affine_prob", "temporal interpolation": "interpol_prob", "flip": "flip_prob",
-                  "part shift": "shift_prob", "part scale": "scale_prob", "part rotation": "rotate_prob",
-                  "finger-tree rotation": "tree_rot_prob"}
-
-
-def cnn_augmentation_gallery(cfg: Config, seq, seed: int = 0) -> dict[str, tuple]:
-    """Each point-level CNN augmentation applied alone (probability 1, the others 0) to one sequence.
-
-    Args:
-        cfg: run config (ranges from ``cfg.cnn_aug``).
-        seq: (T, 86, 3) raw points (:data:`~islr.landmarks.CNN_AUG_POINTS`).
-        seed: generator seed (same seed → same pictures).
-
-    Returns:
-        {augmentation name: (augmented (T', 86, 3) array, T')}.
-    """
-    import dataclasses
-
-    off = {field: 0.0 for field in CNN_POINT_AUGS.values()}
-    x = torch.as_tensor(seq, dtype=torch.float32)[None]
-    lengths = torch.tensor([x.shape[1]])
-    out = {}
-    for name, field in CNN_POINT_AUGS.items():
-        aug = dataclasses.replace(cfg.cnn_aug, **{**off, field: 1.0})
-        y, n = augment.augment_cnn_points(x.clone(), lengths, aug, torch.Generator().manual_seed(seed))
-        out[name] = (y[0, :int(n[0])].numpy(), int(n[0]))
-    return out

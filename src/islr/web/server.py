@@ -182,9 +182,12 @@ class WebServer:
 
 def page_config(model_path: str | Path, knows: str, window: int, model_complexity: int | None = None) -> dict:
     """``GET /config``: Holistic's options (:func:`holistic_options`), the model's name and what it has real training
-    data for (``knows``, :func:`islr.live.model_knowledge`), the window."""
+    data for (``knows``, :func:`islr.live.model_knowledge`), the window, and what each answer state says
+    (:data:`islr.answer.STATE_TEXT`, so the page shows the words of every other command)."""
+    from islr.answer import STATE_TEXT
+
     return {"holistic": holistic_options(model_complexity), "model": Path(model_path).name, "knows": knows,
-            "window": window}
+            "window": window, "state_text": STATE_TEXT}
 
 
 def build_server(model_path: str | Path | None, backend: str | None, recognizer_for: Callable, knowledge: Callable,

@@ -24,7 +24,7 @@ import numpy as np
 
 from islr import io
 from islr import landmarks as L
-from islr.answer import STATE_TEXT, WAITING
+from islr.answer import WAITING, Answer
 
 #: A take stops recording at this many frames (5 minutes at 30 frames/s; the parquet numbers frames in int16).
 MAX_TAKE_FRAMES = 9000
@@ -58,8 +58,7 @@ def payload_to_frame(payload: dict) -> np.ndarray:
 
 def _waiting() -> dict:
     """The answer before any: "waiting for frames", with the keys of every answer."""
-    return {"state": WAITING, "sign": None, "p": None, "text": STATE_TEXT[WAITING], "top": [], "frames": 0,
-            "span": [0, 0], "calibrated": False, "reason": ""}
+    return Answer(WAITING).as_dict()
 
 
 def _update_json(update) -> dict:

@@ -28,7 +28,7 @@ function fail(message) {
 }
 
 // ---- the answer panels ----------------------------------------------------------------------------------------
-const STATE_TEXT = { waiting: "waiting for frames", no_hands: "no hands in view", unknown: "not a sign this model knows" };
+let STATE_TEXT = {};  // what each answer state says: islr.answer.STATE_TEXT, from /config
 
 function valueText(p) {
   return `${(100 * p).toFixed(0)} %`;
@@ -169,6 +169,7 @@ async function run() {
     fail(`the server is not reachable: ${err.message}`);
     return;
   }
+  STATE_TEXT = config.state_text;
   $("window").textContent = config.window;
   $("knows").textContent = config.knows;
   if (!window.Holistic) {
